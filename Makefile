@@ -1,0 +1,44 @@
+# The README's two commands are `make run` and `make test`; the rest are steps of those.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install system-deps proto proto-check native bench clean
+
+run: install
+	scripts/run-local.sh
+
+test: install
+	scripts/test-all.sh
+
+# System packages (redis-server, chromium, ...) the tests and `make run` use.
+system-deps:
+	scripts/install-system-deps.sh
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml rust_ext/Cargo.toml Cargo.lock
+	@command -v cargo >/dev/null || { echo "cargo is required to build aitext._native (https://rustup.rs)"; exit 1; }
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Rebuild the Rust extension in place after editing rust_ext/.
+native:
+	$(VENV)/bin/maturin develop --release -q
+
+proto: install
+	scripts/gen-proto.sh
+
+# Fails when the committed generated code differs from what `make proto` writes.
+proto-check: install
+	scripts/gen-proto.sh --check
+
+bench: install
+	$(VENV)/bin/aitext bench keys
+	$(VENV)/bin/aitext bench cache
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,1 @@
+"""aitext: AI text operations over gRPC behind a tiered cache."""
