@@ -1,0 +1,4 @@
+# Fixture modules, one per real dependency the tests start (servers, Redis, ...).
+pytest_plugins = [
+    "tests.fixtures.server",
+]
