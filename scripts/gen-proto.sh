@@ -10,6 +10,23 @@ generate() {  # $1: output root for the Python stubs
         proto/aitext/v1/aitext.proto
 }
 
+# Go stubs (clients/go/aitextv1) and the descriptor set Envoy's grpc_json_transcoder
+# loads (deploy/envoy/aitext.pb), under the output root $1. Plugins pinned, built locally.
+PROTOC_GEN_GO=v1.36.12 PROTOC_GEN_GO_GRPC=v1.6.2 GOBIN_DIR=$PWD/.tools/bin
+generate_go() {
+    [[ "$("$GOBIN_DIR/protoc-gen-go" --version 2>/dev/null)" == *" $PROTOC_GEN_GO" ]] ||
+        GOBIN=$GOBIN_DIR go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO"
+    [[ "$("$GOBIN_DIR/protoc-gen-go-grpc" --version 2>/dev/null)" == *" ${PROTOC_GEN_GO_GRPC#v}" ]] ||
+        GOBIN=$GOBIN_DIR go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC"
+    mkdir -p "$1/clients/go" "$1/deploy/envoy"
+    "$PY" -m grpc_tools.protoc -I proto \
+        --plugin="$GOBIN_DIR/protoc-gen-go" --plugin="$GOBIN_DIR/protoc-gen-go-grpc" \
+        --go_out="$1/clients/go" --go_opt=module=github.com/aitext/aitext/clients/go \
+        --go-grpc_out="$1/clients/go" --go-grpc_opt=module=github.com/aitext/aitext/clients/go \
+        --descriptor_set_out="$1/deploy/envoy/aitext.pb" --include_imports \
+        proto/aitext/v1/aitext.proto
+}
+
 if [[ "${1:-}" == "--check" ]]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
@@ -20,7 +37,16 @@ if [[ "${1:-}" == "--check" ]]; then
             exit 1
         fi
     done
+    generate_go "$tmp"
+    for f in clients/go/aitextv1/aitext.pb.go clients/go/aitextv1/aitext_grpc.pb.go deploy/envoy/aitext.pb; do
+        if ! cmp -s "$f" "$tmp/$f"; then
+            diff -u "$f" "$tmp/$f" >&2 || true
+            echo "$f is stale: run 'make proto' and commit the result" >&2
+            exit 1
+        fi
+    done
     echo "generated code is up to date"
 else
     generate python
+    generate_go .
 fi
