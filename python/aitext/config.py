@@ -44,6 +44,46 @@ class Settings(BaseSettings):
     key_backend: Literal["auto", "rust", "python"] = Field(
         "auto", description="Cache-key implementation; auto prefers the Rust extension."
     )
+    cache_memory_max_bytes: int = Field(
+        256 * MiB, ge=0, description="Byte budget of the in-process (L1) cache; 0 disables it."
+    )
+    cache_memory_max_item_bytes: int = Field(
+        MiB, ge=0, description="Largest single L1 entry; a bigger answer is kept in Redis only."
+    )
+    cache_memory_tiers: Annotated[list[Literal["small", "medium", "large", "xlarge"]], NoDecode] = Field(
+        default_factory=lambda: ["small", "medium", "large", "xlarge"],
+        description="Text-size tiers whose answers L1 admits (comma-separated; empty: Redis only).",
+    )
+    cache_tier_small_chars: int = Field(500, ge=1, description="Texts shorter than this are in the small tier.")
+    cache_tier_medium_chars: int = Field(5000, ge=1, description="Texts shorter than this (and not small) are medium.")
+    cache_tier_large_chars: int = Field(
+        50000, ge=1, description="Texts shorter than this (and not medium) are large; longer ones xlarge."
+    )
+    cache_ttl_summarize_seconds: int = Field(7200, ge=1, description="TTL of cached summarize answers.")
+    cache_ttl_sentiment_seconds: int = Field(86400, ge=1, description="TTL of cached sentiment answers.")
+    cache_ttl_key_points_seconds: int = Field(7200, ge=1, description="TTL of cached key_points answers.")
+    cache_ttl_questions_seconds: int = Field(3600, ge=1, description="TTL of cached questions answers.")
+    cache_ttl_qa_seconds: int = Field(1800, ge=1, description="TTL of cached qa answers.")
+    cache_compress_min_bytes: int = Field(
+        1024, ge=0, description="Stored answers larger than this are lz4-compressed when that makes them smaller."
+    )
+    redis_connect_timeout_seconds: float = Field(0.5, gt=0, description="Timeout of connecting to Redis.")
+    redis_timeout_seconds: float = Field(
+        0.5, gt=0, description="Timeout of one Redis command; a slower Redis counts as down."
+    )
+    redis_backoff_initial_seconds: float = Field(
+        0.1, gt=0, description="First delay before reconnecting to a Redis that went down."
+    )
+    redis_backoff_max_seconds: float = Field(
+        2.0, gt=0, description="Longest delay between reconnection attempts (exponential with jitter)."
+    )
+
+    @field_validator("cache_memory_tiers", mode="before")
+    @classmethod
+    def _split_tiers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [tier.strip() for tier in value.split(",") if tier.strip()]
+        return value
 
     @field_validator("redis_cluster_nodes", mode="before")
     @classmethod
