@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -34,6 +34,22 @@ class Settings(BaseSettings):
     model: str = Field("local", description="pydantic-ai model string, or `local` for the offline model.")
     provider_timeout_seconds: float = Field(60.0, gt=0, description="Deadline of one provider call.")
     provider_retries: int = Field(3, ge=0, description="Retries of a transient provider error.")
+    openai_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint (Ollama: http://localhost:11434/v1); with it, `openai:<name>` "
+        "models speak Chat Completions to that server.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="API key for openai_base_url; unset falls back to OPENAI_API_KEY, then a placeholder."
+    )
+    provider_backoff_initial_seconds: float = Field(0.5, gt=0, description="First retry delay (doubles, jittered).")
+    provider_backoff_max_seconds: float = Field(8.0, gt=0, description="Longest delay between retries.")
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive transient provider failures that open the circuit breaker."
+    )
+    breaker_reset_seconds: float = Field(
+        30.0, gt=0, description="How long an open breaker fails fast before one half-open probe is let through."
+    )
 
     # --- cache ---
     redis_url: str | None = Field(None, description="Redis URL; unset means memory tier only.")
