@@ -101,6 +101,11 @@ class Settings(BaseSettings):
             return [tier.strip() for tier in value.split(",") if tier.strip()]
         return value
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_url_is_none(cls, value: object) -> object:
+        return value or None
+
     @field_validator("redis_cluster_nodes", mode="before")
     @classmethod
     def _split_nodes(cls, value: object) -> object:

@@ -1,0 +1,72 @@
+"""`aitext serve | process | operations | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+OPERATION_NAMES = ("summarize", "sentiment", "key_points", "questions", "qa")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aitext", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gRPC server (settings: AITEXT_* env vars)")
+    serve.add_argument("--host", help="bind address (AITEXT_HOST)")
+    serve.add_argument("--port", type=int, help="port, 0 for any free one (AITEXT_PORT)")
+    serve.add_argument("--workers", type=int, help="processes sharing the port (AITEXT_WORKERS)")
+    serve.add_argument("--max-message-bytes", type=int, help="largest gRPC message (AITEXT_MAX_MESSAGE_BYTES)")
+    serve.add_argument("--ready-file", type=Path, help="write the bound port here once serving")
+
+    process = commands.add_parser("process", help="call Process on a running server; text from stdin or --text")
+    process.add_argument("--address", default="localhost:50051")
+    process.add_argument("--operation", "-o", required=True, choices=OPERATION_NAMES)
+    process.add_argument("--text", help="the text (default: read stdin)")
+    process.add_argument("--question", default="", help="the question, for qa")
+    process.add_argument("--max-length", type=int, help="summarize: words at most")
+    process.add_argument("--max-points", type=int, help="key_points: points at most")
+    process.add_argument("--num-questions", type=int, help="questions: how many")
+    process.add_argument("--skip-cache", action="store_true", help="do not answer from the cache")
+    process.add_argument("--api-key", help="API key (default: AITEXT_CLIENT_API_KEY)")
+    process.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
+    process.add_argument("--json", action="store_true", help="print the whole response as JSON")
+
+    bench = commands.add_parser("bench", help="microbenchmarks (keys, cache)")
+    bench.add_argument("name", choices=("keys", "cache"))
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark, e.g. --json")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "process":
+        from aitext.client_cli import run_process
+
+        return run_process(args)
+    from aitext.bench_entry import run_bench
+
+    return run_bench(args.name, args.rest)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aitext.config import Settings
+    from aitext.server import configure_logging, serve
+
+    overrides = {
+        name: value
+        for name, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("workers", args.workers),
+            ("max_message_bytes", args.max_message_bytes),
+        )
+        if value is not None
+    }
+    configure_logging()
+    serve(Settings(**overrides), ready_file=args.ready_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

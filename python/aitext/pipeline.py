@@ -1,0 +1,100 @@
+"""One request's path: key -> cache -> model -> typed response."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from aitext.cache import keys
+from aitext.config import Settings
+from aitext.processing.results import (
+    AnswerResult,
+    KeyPointsResult,
+    QuestionsResult,
+    Result,
+    SentimentResult,
+    SummaryResult,
+)
+from aitext.validation import ValidRequest
+from aitext.v1 import aitext_pb2 as pb
+
+SENTIMENT_LABELS = {
+    "positive": pb.SENTIMENT_LABEL_POSITIVE,
+    "negative": pb.SENTIMENT_LABEL_NEGATIVE,
+    "neutral": pb.SENTIMENT_LABEL_NEUTRAL,
+}
+
+
+class Processor(Protocol):
+    model_name: str
+    prompt_version: str
+
+    async def run(
+        self, operation: str, text: str, options: dict[str, int], question: str, *, timeout: float | None = None
+    ) -> Result: ...
+
+
+def fill_result(response: pb.ProcessResponse, result: Result) -> None:
+    match result:
+        case SummaryResult(summary=summary):
+            response.summary = summary
+        case SentimentResult(label=label, confidence=confidence, explanation=explanation):
+            response.sentiment.label = SENTIMENT_LABELS[label]
+            response.sentiment.confidence = confidence
+            response.sentiment.explanation = explanation
+        case KeyPointsResult(points=points):
+            response.key_points.points.extend(points)
+        case QuestionsResult(questions=questions):
+            response.questions.questions.extend(questions)
+        case AnswerResult(answer=answer):
+            response.answer = answer
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, processor: Processor, cache) -> None:
+        self._settings = settings
+        self._processor = processor
+        self._cache = cache
+        self._make_key = keys.make_key
+        self.key_backend = keys.backend()
+
+    def key_for(self, request: ValidRequest) -> str:
+        started = time.perf_counter()
+        key = self._make_key(
+            request.text,
+            request.spec.name,
+            request.options,
+            request.question,
+            self._processor.model_name,
+            self._processor.prompt_version,
+            self._settings.cache_namespace,
+        )
+        self._cache.observe_key_latency(len(request.text), self.key_backend, time.perf_counter() - started)
+        return key
+
+    async def process(self, request: ValidRequest, timeout: float | None) -> pb.ProcessResponse:
+        started = time.perf_counter()
+        key = self.key_for(request)
+
+        async def compute() -> pb.ProcessResponse:
+            result = await self._processor.run(
+                request.spec.name, request.text, request.options, request.question, timeout=timeout
+            )
+            response = pb.ProcessResponse(
+                operation=request.spec.enum,
+                model=self._processor.model_name,
+                prompt_version=self._processor.prompt_version,
+            )
+            fill_result(response, result)
+            return response
+
+        outcome = await self._cache.get_or_compute(
+            key, operation=request.spec.name, text_len=len(request.text), control=request.control, compute=compute
+        )
+        response = outcome.response
+        response.cache.hit = outcome.hit
+        response.cache.tier = outcome.tier
+        response.cache.key = key
+        response.cache.age_seconds = outcome.age_seconds
+        response.processing_time_ms = (time.perf_counter() - started) * 1000
+        return response

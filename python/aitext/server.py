@@ -1,0 +1,206 @@
+"""The grpc.aio server: create_server() builds it, serve() runs it until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import prometheus_client
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from aitext.cache import build_cache
+from aitext.config import Settings
+from aitext.pipeline import Pipeline
+from aitext.processing import build_processor
+from aitext.service import TextService
+from aitext.v1 import aitext_pb2 as pb
+from aitext.wire import lenient_parser
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TextService"].full_name
+CACHE_HEALTH_NAME = "aitext.cache"
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: HealthServicer
+    cache: object
+
+    async def stop(self, grace: float | None) -> None:
+        """Health goes NOT_SERVING first, so balancers stop sending before in-flight calls drain."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.cache.close()
+
+
+def _method_handlers(servicer: TextService) -> grpc.GenericRpcHandler:
+    # Like the generated add_TextServiceServicer_to_server, but with a request parser
+    # that reports invalid UTF-8 as INVALID_ARGUMENT instead of grpc's INTERNAL.
+    service = pb.DESCRIPTOR.services_by_name["TextService"]
+    handlers = {}
+    for method in service.methods:
+        request_class = getattr(pb, method.input_type.name)
+        response_class = getattr(pb, method.output_type.name)
+        factory = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = factory(
+            getattr(servicer, method.name),
+            request_deserializer=lenient_parser(request_class),
+            response_serializer=response_class.SerializeToString,
+        )
+    return handlers
+
+
+async def create_server(settings: Settings, address: str | None = None) -> RunningServer:
+    """Builds and starts a server; binds `address` (default host:port from settings; port 0 picks one)."""
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 1),
+    ]
+    server = grpc.aio.server(options=options)
+
+    health = HealthServicer()
+    for name in ("", SERVICE_NAME, CACHE_HEALTH_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task] = set()
+
+    def set_cache_health(ok: bool) -> None:
+        """Called by the cache when Redis goes away or comes back; the service stays SERVING."""
+        status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+        task = loop.create_task(health.set(CACHE_HEALTH_NAME, status))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    processor = build_processor(settings)
+    cache = build_cache(settings, set_cache_health=set_cache_health)
+    await cache.start()
+    servicer = TextService(settings, Pipeline(settings, processor, cache), processor, cache)
+
+    handlers = _method_handlers(servicer)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+
+    port = server.add_insecure_port(address or f"{settings.host}:{settings.port}")
+    await server.start()
+    return RunningServer(server, port, health, cache)
+
+
+def _start_metrics(settings: Settings, worker_index: int) -> None:
+    if not settings.metrics_port:
+        return
+    port = settings.metrics_port + worker_index  # one /metrics per worker process
+    try:
+        prometheus_client.start_http_server(port)
+    except OSError as exc:
+        log.error("metrics port %d unavailable (%s); serving without /metrics", port, exc)
+
+
+async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | None, ready=None) -> None:
+    running = await create_server(settings)
+    _start_metrics(settings, worker_index)
+    log.info("aitext worker %d listening on %s:%d (model %s)", os.getpid(), settings.host, running.port, settings.model)
+    if ready_file is not None:
+        ready_file.write_text(f"{running.port}\n")
+    if ready is not None:
+        ready.set()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("aitext worker %d draining for up to %.1fs", os.getpid(), settings.grace_seconds)
+    await running.stop(settings.grace_seconds)
+
+
+def _worker_main(settings_data: dict, worker_index: int, ready) -> None:
+    configure_logging()
+    asyncio.run(_serve_one(Settings(**settings_data), worker_index, None, ready))
+
+
+def serve(settings: Settings, ready_file: Path | None = None) -> None:
+    """Runs until SIGTERM/SIGINT: in this process for one worker, else as a supervisor of N."""
+    if settings.workers == 1:
+        asyncio.run(_serve_one(settings, 0, ready_file))
+    else:
+        _supervise(settings, ready_file)
+
+
+def _reserve_port(host: str) -> socket.socket:
+    """Holds a free port with SO_REUSEPORT so every worker can bind the same one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host.strip("[]"), 0))
+    return sock
+
+
+def _supervise(settings: Settings, ready_file: Path | None) -> None:
+    holder = _reserve_port(settings.host) if settings.port == 0 else None
+    if holder is not None:
+        settings = settings.model_copy(update={"port": holder.getsockname()[1]})
+    context = multiprocessing.get_context("spawn")
+    data = settings.model_dump()
+
+    def start(index: int):
+        ready = context.Event()
+        process = context.Process(target=_worker_main, args=(data, index, ready), name=f"aitext-worker-{index}")
+        process.start()
+        return process, ready
+
+    workers = [start(i) for i in range(settings.workers)]
+    for process, ready in workers:
+        while not ready.wait(0.2):
+            if not process.is_alive():
+                raise SystemExit(f"worker {process.name} exited during start-up (code {process.exitcode})")
+    if holder is not None:
+        holder.close()
+    log.info("aitext: %d workers listening on port %d", settings.workers, settings.port)
+    if ready_file is not None:
+        ready_file.write_text(f"{settings.port}\n")
+
+    stopping = False
+
+    def forward(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for process, _ in workers:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while not stopping:
+        for index, (process, _) in enumerate(workers):
+            process.join(timeout=0.5 / len(workers))
+            if not stopping and not process.is_alive():
+                # A crashed worker is replaced; the others keep serving on the shared port.
+                log.error("worker %s exited with %s; restarting it", process.name, process.exitcode)
+                workers[index] = start(index)
+    for process, _ in workers:
+        process.join(settings.grace_seconds + 5)
+        if process.is_alive():
+            process.kill()
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("AITEXT_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
+    )

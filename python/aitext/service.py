@@ -1,0 +1,131 @@
+"""The TextService servicer: thin methods over validation, the pipeline and the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from aitext.config import Settings
+from aitext.errors import RequestError, invalid_argument, unavailable
+from aitext.operations import BY_ENUM, OPERATIONS
+from aitext.pipeline import Pipeline
+from aitext.processing import ProviderUnavailable
+from aitext.v1 import aitext_pb2 as pb
+from aitext.v1 import aitext_pb2_grpc as pb_grpc
+from aitext.validation import undecodable, validate_batch, validate_process
+from aitext.wire import UndecodableRequest
+
+log = logging.getLogger(__name__)
+
+
+def as_request_error(exc: Exception) -> RequestError:
+    """The one place where failures become client-facing statuses."""
+    if isinstance(exc, RequestError):
+        return exc
+    if isinstance(exc, ProviderUnavailable):
+        return unavailable(f"the model provider is unavailable: {exc}")
+    log.exception("unexpected failure", exc_info=exc)
+    return RequestError(grpc.StatusCode.INTERNAL, "internal error")
+
+
+class TextService(pb_grpc.TextServiceServicer):
+    def __init__(self, settings: Settings, pipeline: Pipeline, processor, cache) -> None:
+        self._settings = settings
+        self._pipeline = pipeline
+        self._processor = processor
+        self._cache = cache
+
+    async def Process(self, request, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
+        try:
+            if isinstance(request, UndecodableRequest):
+                raise undecodable(request.field, request.reason)
+            valid = validate_process(request, self._settings)
+            return await self._pipeline.process(valid, timeout=context.time_remaining())
+        except Exception as exc:
+            await as_request_error(exc).abort(context)
+
+    async def ProcessBatch(self, request, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProcessBatchResponse]:
+        try:
+            if isinstance(request, UndecodableRequest):
+                raise undecodable(request.field, request.reason)
+            validate_batch(request, self._settings)
+        except RequestError as exc:
+            await exc.abort(context)
+        limit = request.max_concurrency or self._settings.batch_concurrency
+        gate = asyncio.Semaphore(min(limit, self._settings.batch_concurrency))
+
+        async def run_item(index: int, item: pb.ProcessRequest) -> pb.ProcessBatchResponse:
+            async with gate:
+                try:
+                    valid = validate_process(item, self._settings, prefix=f"requests[{index}].")
+                    response = await self._pipeline.process(valid, timeout=context.time_remaining())
+                    return pb.ProcessBatchResponse(index=index, response=response)
+                except Exception as exc:
+                    return pb.ProcessBatchResponse(index=index, error=as_request_error(exc).to_status_proto())
+
+        tasks = [asyncio.ensure_future(run_item(i, item)) for i, item in enumerate(request.requests)]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                yield await finished
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def ListOperations(self, request, context) -> pb.ListOperationsResponse:
+        return pb.ListOperationsResponse(
+            operations=[
+                pb.OperationInfo(
+                    operation=op.enum,
+                    name=op.name,
+                    description=op.description,
+                    requires_question=op.requires_question,
+                    options=[
+                        pb.OptionInfo(
+                            name=o.name,
+                            default_value=o.default,
+                            min_value=o.min_value,
+                            max_value=o.max_value,
+                            description=o.description,
+                        )
+                        for o in op.options
+                    ],
+                    default_ttl_seconds=self._cache.ttl_for(op.name),
+                )
+                for op in OPERATIONS
+            ],
+            model=self._processor.model_name,
+            max_text_bytes=self._settings.max_text_bytes,
+            max_batch_items=self._settings.max_batch_items,
+            max_question_chars=self._settings.max_question_chars,
+        )
+
+    async def GetCacheStats(self, request, context) -> pb.GetCacheStatsResponse:
+        stats = pb.GetCacheStatsResponse(
+            key_backend=self._pipeline.key_backend,
+            model=self._processor.model_name,
+            provider_circuit=self._processor.circuit_state,
+        )
+        self._cache.fill_stats(stats)
+        return stats
+
+    async def InvalidateCache(self, request, context) -> pb.InvalidateCacheResponse:
+        try:
+            target = request.WhichOneof("target")
+            if target == "operation":
+                spec = BY_ENUM.get(request.operation)
+                if spec is None:
+                    raise invalid_argument([("operation", "must be a known operation")])
+                deleted = await self._cache.invalidate_operation(spec.name)
+            elif target == "request":
+                valid = validate_process(request.request, self._settings, prefix="request.")
+                deleted = await self._cache.invalidate_key(self._pipeline.key_for(valid))
+            elif target == "all" and request.all:
+                deleted = await self._cache.invalidate_all()
+            else:
+                raise invalid_argument([("target", "set one of operation, request or all=true")])
+        except Exception as exc:
+            await as_request_error(exc).abort(context)
+        return pb.InvalidateCacheResponse(deleted=deleted)
