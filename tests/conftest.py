@@ -1,4 +1,5 @@
 # Fixture modules, one per real dependency the tests start (servers, Redis, ...).
 pytest_plugins = [
     "tests.fixtures.server",
+    "tests.fixtures.redis",
 ]

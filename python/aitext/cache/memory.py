@@ -1,0 +1,92 @@
+"""L1: an in-process LRU bounded in bytes, not entries."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+# Rough per-entry cost of the dict slot, the entry object and the key string header,
+# so a flood of tiny answers is still bounded by the byte budget.
+ENTRY_OVERHEAD_BYTES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEntry:
+    payload: bytes  # serialized ProcessResponse
+    operation: str
+    created_at: float
+    expires_at: float
+    size: int
+
+
+class MemoryLRU:
+    def __init__(self, max_bytes: int, max_item_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_item_bytes = min(max_item_bytes, max_bytes)
+        self._entries: OrderedDict[str, MemoryEntry] = OrderedDict()
+        self._bytes = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
+
+    @staticmethod
+    def entry_size(key: str, payload: bytes) -> int:
+        return len(key) + len(payload) + ENTRY_OVERHEAD_BYTES
+
+    def get(self, key: str, now: float) -> MemoryEntry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= now:
+            self._remove(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, payload: bytes, *, operation: str, created_at: float, expires_at: float) -> bool:
+        """Stores the entry unless it is over the per-item cap; evicts least recently used entries to fit."""
+        self._remove(key)
+        size = self.entry_size(key, payload)
+        if size > self.max_item_bytes:
+            return False
+        while self._bytes + size > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.size
+            self.evictions += 1
+        self._entries[key] = MemoryEntry(payload, operation, created_at, expires_at, size)
+        self._bytes += size
+        return True
+
+    def delete(self, key: str) -> int:
+        return 1 if self._remove(key) else 0
+
+    def delete_operation(self, operation: str) -> int:
+        doomed = [key for key, entry in self._entries.items() if entry.operation == operation]
+        for key in doomed:
+            self._remove(key)
+        return len(doomed)
+
+    def clear(self) -> int:
+        count = len(self._entries)
+        self._entries.clear()
+        self._bytes = 0
+        return count
+
+    def keys(self) -> list[str]:
+        """Least recently used first."""
+        return list(self._entries)
+
+    def _remove(self, key: str) -> bool:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return False
+        self._bytes -= entry.size
+        return True

@@ -1,0 +1,175 @@
+"""L2: Redis or Redis Cluster behind a circuit that never lets Redis fail a request.
+
+When a command fails the tier goes unavailable: requests skip L2 at once (no
+reconnect per request), health is reported down, and one background task pings
+with exponential backoff and jitter until Redis answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+from aitext.config import Settings
+
+log = logging.getLogger(__name__)
+
+RedisMode = Literal["redis", "cluster"]
+RedisClient = Redis | RedisCluster
+
+# What a broken, unreachable or overloaded Redis raises through redis-py.
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
+
+UNLINK_BATCH = 500
+SCAN_COUNT = 1000
+
+
+class Unavailable(Exception):
+    """L2 is down (or went down during this call); the caller carries on without it."""
+
+
+def parse_node(node: str) -> ClusterNode:
+    host, _, port = node.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"cluster node {node!r} is not host:port")
+    return ClusterNode(host.strip("[]"), int(port))
+
+
+def connect(settings: Settings) -> tuple[RedisClient, RedisMode] | None:
+    """A client built from settings (no I/O yet); None when no Redis is configured."""
+    common: dict[str, Any] = {
+        "socket_connect_timeout": settings.redis_connect_timeout_seconds,
+        "socket_timeout": settings.redis_timeout_seconds,
+        # Our circuit does the retrying; redis-py's own retries would stall each request.
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if settings.redis_cluster_nodes:
+        nodes = [parse_node(n) for n in settings.redis_cluster_nodes]
+        return RedisCluster(startup_nodes=nodes, cluster_error_retry_attempts=1, **common), "cluster"
+    if settings.redis_url:
+        return Redis.from_url(settings.redis_url, **common), "redis"
+    return None
+
+
+class RedisTier:
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        backoff_initial: float,
+        backoff_max: float,
+        on_health: Callable[[bool], None] | None = None,
+        on_error: Callable[[], None] | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        if not isinstance(client, Redis | RedisCluster):
+            raise TypeError(f"expected a redis.asyncio Redis or RedisCluster, got {type(client).__name__}")
+        self.client = client
+        self.mode: RedisMode = "cluster" if isinstance(client, RedisCluster) else "redis"
+        self.available = False
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._on_health = on_health
+        self._on_error = on_error
+        self._owns_client = owns_client
+        self._reconnect: asyncio.Task[None] | None = None
+        self._reported: bool | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.client.ping()
+        except REDIS_FAILURES as exc:
+            log.warning("redis unavailable at start (%s); serving from memory until it answers", exc)
+            self._went_down()
+        else:
+            self._came_up()
+
+    async def close(self) -> None:
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            await asyncio.gather(self._reconnect, return_exceptions=True)
+            self._reconnect = None
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._call(lambda: self.client.get(key))
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        await self._call(lambda: self.client.set(key, value, ex=ttl_seconds))
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._call(lambda: self.client.unlink(*keys)))
+
+    async def delete_matching(self, pattern: str) -> int:
+        """SCAN every primary for `pattern` and UNLINK what it finds, in batches."""
+
+        async def run() -> int:
+            scan_kwargs: dict[str, Any] = {"match": pattern, "count": SCAN_COUNT}
+            if self.mode == "cluster":
+                scan_kwargs["target_nodes"] = RedisCluster.PRIMARIES
+            deleted = 0
+            batch: list[bytes] = []
+            async for key in self.client.scan_iter(**scan_kwargs):
+                batch.append(key)
+                if len(batch) >= UNLINK_BATCH:
+                    deleted += await self.client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                deleted += await self.client.unlink(*batch)
+            return deleted
+
+        return int(await self._call(run))
+
+    async def _call(self, command: Callable[[], Awaitable[Any]]) -> Any:
+        if not self.available:
+            raise Unavailable("redis is down")
+        try:
+            return await command()
+        except REDIS_FAILURES as exc:
+            if self._on_error is not None:
+                self._on_error()
+            log.warning("redis command failed (%s: %s); continuing without L2", type(exc).__name__, exc)
+            self._went_down()
+            raise Unavailable(str(exc)) from exc
+
+    def _came_up(self) -> None:
+        self.available = True
+        self._report(True)
+
+    def _went_down(self) -> None:
+        self.available = False
+        self._report(False)
+        if self._reconnect is None or self._reconnect.done():
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    def _report(self, ok: bool) -> None:
+        if self._reported is not ok:
+            self._reported = ok
+            if self._on_health is not None:
+                self._on_health(ok)
+
+    async def _reconnect_loop(self) -> None:
+        retrying = AsyncRetrying(
+            wait=wait_exponential_jitter(
+                multiplier=self._backoff_initial, max=self._backoff_max, jitter=self._backoff_initial
+            ),
+            retry=retry_if_exception_type(REDIS_FAILURES),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self.client.ping()
+        log.info("redis answers again; L2 back in use")
+        self._came_up()
