@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"connectrpc.com/vanguard"
+	"github.com/rs/cors"
+
+	"github.com/aitext/aitext/clients/go/aitextv1"
+)
+
+// config is what the command line and the AITEXT_GATEWAY_* variables set.
+type config struct {
+	Backends        []string
+	AllowedOrigins  []string
+	HealthInterval  time.Duration
+	ConnsPerBackend int
+}
+
+// gateway serves gRPC, gRPC-Web, Connect and REST/JSON (from the google.api.http
+// annotations) and forwards everything as gRPC to the backends.
+type gateway struct {
+	pool    *pool
+	handler http.Handler
+}
+
+func newGateway(cfg config) (*gateway, error) {
+	p, err := newPool(cfg.Backends, cfg.ConnsPerBackend, cfg.HealthInterval)
+	if err != nil {
+		return nil, err
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetXForwarded()
+			r.Out.URL.Scheme = "http" // the host is chosen per attempt by the pool
+		},
+		Transport:     p,
+		FlushInterval: -1, // stream every message as it arrives
+		ErrorHandler:  writeUnavailable,
+	}
+	transcoder, err := vanguard.NewTranscoder(
+		[]*vanguard.Service{vanguard.NewService(
+			aitextv1.TextService_ServiceDesc.ServiceName, proxy,
+			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
+			vanguard.WithTargetCodecs(vanguard.CodecProto),
+		)},
+		// Health, reflection and any other gRPC service pass through untouched.
+		vanguard.WithUnknownHandler(grpcOnly(proxy)),
+	)
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !p.anyHealthy() {
+			http.Error(w, "no healthy backend", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /debug/backends", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(p.status())
+	})
+	withCORS := corsHandler(cfg.AllowedOrigins)
+	mux.Handle("POST "+restBatchPath, withCORS.Handler(restBatchHandler(p)))
+	mux.Handle("/", withCORS.Handler(transcoder))
+	p.start()
+	return &gateway{pool: p, handler: mux}, nil
+}
+
+func (g *gateway) close() { g.pool.close() }
+
+func corsHandler(origins []string) *cors.Cors {
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+		AllowedHeaders: []string{
+			"Content-Type", "Content-Encoding", "Accept-Encoding", "Authorization", "X-Api-Key",
+			"Connect-Protocol-Version", "Connect-Timeout-Ms", "Connect-Content-Encoding", "Connect-Accept-Encoding",
+			"Grpc-Timeout", "Grpc-Accept-Encoding", "Grpc-Encoding", "X-Grpc-Web", "X-User-Agent",
+		},
+		ExposedHeaders: []string{
+			"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin", "Grpc-Encoding",
+			"Connect-Content-Encoding", "Content-Encoding",
+		},
+		MaxAge: 7200,
+	})
+}
+
+func grpcOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") &&
+			!strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc-web") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+}
+
+// writeUnavailable answers a request no backend took as a trailers-only gRPC
+// response; vanguard turns it into the client's protocol (HTTP 503 for REST).
+func writeUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	slog.Warn("proxy error", "path", r.URL.Path, "err", err)
+	w.Header().Set("Content-Type", "application/grpc")
+	w.Header().Set("Grpc-Status", "14")
+	w.Header().Set("Grpc-Message", url.PathEscape("gateway: "+err.Error()))
+	w.WriteHeader(http.StatusOK)
+}

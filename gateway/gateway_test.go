@@ -1,0 +1,501 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/aitext/aitext/clients/go/aitextv1"
+)
+
+// textServer is a real gRPC TextService: Process upper-cases the text and names
+// itself as the model; the cache key echoes the auth metadata it received.
+type textServer struct {
+	aitextv1.UnimplementedTextServiceServer
+	name string
+	gate chan struct{} // ProcessBatch waits on it after each item but the last
+}
+
+func (s *textServer) Process(ctx context.Context, req *aitextv1.ProcessRequest) (*aitextv1.ProcessResponse, error) {
+	if strings.TrimSpace(req.GetText()) == "" {
+		return nil, status.Error(codes.InvalidArgument, "text is empty")
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	return &aitextv1.ProcessResponse{
+		Operation: req.GetOperation(),
+		Result:    &aitextv1.ProcessResponse_Summary{Summary: strings.ToUpper(req.GetText())},
+		Model:     s.name,
+		Cache:     &aitextv1.CacheInfo{Key: strings.Join(md.Get("x-api-key"), ",") + "|" + strings.Join(md.Get("authorization"), ",")},
+	}, nil
+}
+
+func (s *textServer) ProcessBatch(req *aitextv1.ProcessBatchRequest, stream grpc.ServerStreamingServer[aitextv1.ProcessBatchResponse]) error {
+	for i, r := range req.GetRequests() {
+		resp, err := s.Process(stream.Context(), r)
+		item := &aitextv1.ProcessBatchResponse{Index: uint32(i)} //nolint:gosec
+		if err != nil {
+			item.Outcome = &aitextv1.ProcessBatchResponse_Error{Error: status.Convert(err).Proto()}
+		} else {
+			item.Outcome = &aitextv1.ProcessBatchResponse_Response{Response: resp}
+		}
+		if err := stream.Send(item); err != nil {
+			return err
+		}
+		if i < len(req.GetRequests())-1 {
+			// Proves streaming: the client must see this item before the next is sent.
+			select {
+			case <-s.gate:
+			case <-stream.Context().Done():
+				return stream.Context().Err()
+			}
+		}
+	}
+	return nil
+}
+
+type testBackend struct {
+	addr   string
+	health *health.Server
+	server *grpc.Server
+	text   *textServer
+}
+
+func startBackend(t *testing.T, name string) *testBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testBackend{
+		addr:   ln.Addr().String(),
+		health: health.NewServer(),
+		server: grpc.NewServer(),
+		text:   &textServer{name: name, gate: make(chan struct{})},
+	}
+	aitextv1.RegisterTextServiceServer(b.server, b.text)
+	healthpb.RegisterHealthServer(b.server, b.health)
+	go func() { _ = b.server.Serve(ln) }()
+	t.Cleanup(b.server.Stop)
+	return b
+}
+
+// startGateway serves a gateway on a free port the way main does and returns its base URL.
+func startGateway(t *testing.T, cfg config) (string, *gateway) {
+	t.Helper()
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = 100 * time.Millisecond
+	}
+	gw, err := newGateway(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: gw.handler, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		gw.close()
+	})
+	return "http://" + ln.Addr().String(), gw
+}
+
+func addrs(backends ...*testBackend) []string {
+	var out []string
+	for _, b := range backends {
+		out = append(out, b.addr)
+	}
+	return out
+}
+
+func grpcClient(t *testing.T, baseURL string) aitextv1.TextServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(strings.TrimPrefix(baseURL, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return aitextv1.NewTextServiceClient(conn)
+}
+
+func h2cClient() *http.Client {
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+}
+
+func connectClient[Req, Res any](baseURL, method string, opts ...connect.ClientOption) *connect.Client[Req, Res] {
+	return connect.NewClient[Req, Res](h2cClient(), baseURL+"/aitext.v1.TextService/"+method, opts...)
+}
+
+func ctxTimeout(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestProcessGivesTheSameResultOverEveryProtocol(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b)})
+	req := &aitextv1.ProcessRequest{Text: "hello gateway", Operation: aitextv1.Operation_OPERATION_SUMMARIZE}
+	const wantKey = "k1|Bearer t1" // auth metadata reached the backend
+
+	ctx := metadata.AppendToOutgoingContext(ctxTimeout(t), "x-api-key", "k1", "authorization", "Bearer t1")
+	native, err := grpcClient(t, url).Process(ctx, req)
+	if err != nil {
+		t.Fatal("grpc:", err)
+	}
+	results := map[string]*aitextv1.ProcessResponse{"grpc": native}
+	for name, opts := range map[string][]connect.ClientOption{
+		"connect":      nil,
+		"connect-json": {connect.WithProtoJSON()},
+		"grpc-web":     {connect.WithGRPCWeb()},
+	} {
+		creq := connect.NewRequest(req)
+		creq.Header().Set("X-Api-Key", "k1")
+		creq.Header().Set("Authorization", "Bearer t1")
+		resp, err := connectClient[aitextv1.ProcessRequest, aitextv1.ProcessResponse](url, "Process", opts...).CallUnary(ctxTimeout(t), creq)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		results[name] = resp.Msg
+	}
+	body, _ := protojson.Marshal(req)
+	hreq, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, url+"/v1/process", bytes.NewReader(body))
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("X-Api-Key", "k1")
+	hreq.Header.Set("Authorization", "Bearer t1")
+	hresp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal("rest:", err)
+	}
+	defer hresp.Body.Close()
+	raw, _ := io.ReadAll(hresp.Body)
+	rest := &aitextv1.ProcessResponse{}
+	if hresp.StatusCode != http.StatusOK {
+		t.Fatalf("rest: %d %s", hresp.StatusCode, raw)
+	}
+	if err := protojson.Unmarshal(raw, rest); err != nil {
+		t.Fatalf("rest: %v: %s", err, raw)
+	}
+	results["rest"] = rest
+
+	for name, r := range results {
+		if r.GetSummary() != "HELLO GATEWAY" || r.GetModel() != "a" || r.GetCache().GetKey() != wantKey {
+			t.Errorf("%s: got summary %q model %q key %q", name, r.GetSummary(), r.GetModel(), r.GetCache().GetKey())
+		}
+	}
+}
+
+func TestErrorsKeepTheirCodeOnEveryProtocol(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b)})
+	empty := &aitextv1.ProcessRequest{Operation: aitextv1.Operation_OPERATION_SUMMARIZE}
+
+	_, err := grpcClient(t, url).Process(ctxTimeout(t), empty)
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("grpc: %v", err)
+	}
+	_, err = connectClient[aitextv1.ProcessRequest, aitextv1.ProcessResponse](url, "Process", connect.WithGRPCWeb()).
+		CallUnary(ctxTimeout(t), connect.NewRequest(empty))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("grpc-web: %v", err)
+	}
+	resp, err := http.Post(url+"/v1/process", "application/json", strings.NewReader(`{"operation":"OPERATION_SUMMARIZE"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("rest: status %d, want 400", resp.StatusCode)
+	}
+}
+
+func batchRequest() *aitextv1.ProcessBatchRequest {
+	req := &aitextv1.ProcessBatchRequest{}
+	for _, text := range []string{"one", "", "three"} {
+		req.Requests = append(req.Requests, &aitextv1.ProcessRequest{Text: text, Operation: aitextv1.Operation_OPERATION_SUMMARIZE})
+	}
+	return req
+}
+
+// checkItem checks item i of batchRequest's results; item 1 carries a per-item error.
+func checkItem(t *testing.T, protocol string, i int, item *aitextv1.ProcessBatchResponse) {
+	t.Helper()
+	want := []string{"ONE", "", "THREE"}[i]
+	switch {
+	case item.GetIndex() != uint32(i): //nolint:gosec
+		t.Errorf("%s: item %d has index %d", protocol, i, item.GetIndex())
+	case i == 1 && codes.Code(item.GetError().GetCode()) != codes.InvalidArgument:
+		t.Errorf("%s: item 1: want an InvalidArgument error, got %v", protocol, item)
+	case i != 1 && item.GetResponse().GetSummary() != want:
+		t.Errorf("%s: item %d: got %v", protocol, i, item)
+	}
+}
+
+func TestProcessBatchStreamsItemByItemOverEveryProtocol(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b)})
+	release := func() { b.text.gate <- struct{}{} }
+
+	t.Run("grpc", func(t *testing.T) {
+		stream, err := grpcClient(t, url).ProcessBatch(ctxTimeout(t), batchRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			item, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkItem(t, "grpc", i, item)
+			if i < 2 {
+				release()
+			}
+		}
+		if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+			t.Errorf("want EOF, got %v", err)
+		}
+	})
+	for name, opts := range map[string][]connect.ClientOption{
+		"connect":  nil,
+		"grpc-web": {connect.WithGRPCWeb()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			client := connectClient[aitextv1.ProcessBatchRequest, aitextv1.ProcessBatchResponse](url, "ProcessBatch", opts...)
+			stream, err := client.CallServerStream(ctxTimeout(t), connect.NewRequest(batchRequest()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			i := 0
+			for ; stream.Receive(); i++ {
+				checkItem(t, name, i, stream.Msg())
+				if i < 2 {
+					release()
+				}
+			}
+			if stream.Err() != nil || i != 3 {
+				t.Errorf("got %d items, err %v", i, stream.Err())
+			}
+		})
+	}
+	t.Run("rest", func(t *testing.T) {
+		body, _ := protojson.Marshal(batchRequest())
+		req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, url+"/v1/process:batch", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		lines := bufio.NewScanner(resp.Body)
+		i := 0
+		for ; lines.Scan(); i++ {
+			var line struct{ Result json.RawMessage }
+			if err := json.Unmarshal(lines.Bytes(), &line); err != nil {
+				t.Fatalf("line %q: %v", lines.Text(), err)
+			}
+			item := &aitextv1.ProcessBatchResponse{}
+			if err := protojson.Unmarshal(line.Result, item); err != nil {
+				t.Fatalf("line %q: %v", lines.Text(), err)
+			}
+			checkItem(t, "rest", i, item)
+			if i < 2 {
+				release()
+			}
+		}
+		if i != 3 {
+			t.Errorf("got %d lines, want 3", i)
+		}
+	})
+}
+
+func backendStatuses(t *testing.T, url string) map[string]backendStatus {
+	t.Helper()
+	resp, err := http.Get(url + "/debug/backends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rows []backendStatus
+	if err := json.NewDecoder(resp.Body).Decode(&rows); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]backendStatus{}
+	for _, r := range rows {
+		out[r.Address] = r
+	}
+	return out
+}
+
+func waitHealthy(t *testing.T, url, addr string, healthy bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for backendStatuses(t, url)[addr].Healthy != healthy {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %s never became healthy=%v", addr, healthy)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// models makes n Process calls and counts which backend answered each.
+func models(t *testing.T, client aitextv1.TextServiceClient, n int) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for range n {
+		resp, err := client.Process(ctxTimeout(t), &aitextv1.ProcessRequest{Text: "x", Operation: aitextv1.Operation_OPERATION_SUMMARIZE})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[resp.GetModel()]++
+	}
+	return seen
+}
+
+func TestBackendFailingItsHealthCheckIsSkippedUntilItRecovers(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	url, _ := startGateway(t, config{Backends: addrs(a, b)})
+	client := grpcClient(t, url)
+	if seen := models(t, client, 10); seen["a"] != 5 || seen["b"] != 5 {
+		t.Errorf("round-robin over two healthy backends: %v", seen)
+	}
+
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	waitHealthy(t, url, a.addr, false)
+	if seen := models(t, client, 10); seen["b"] != 10 {
+		t.Errorf("with a not serving: %v", seen)
+	}
+
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	waitHealthy(t, url, a.addr, true)
+	if seen := models(t, client, 10); seen["a"] != 5 || seen["b"] != 5 {
+		t.Errorf("after a recovered: %v", seen)
+	}
+}
+
+func TestUnreachableBackendIsSkippedAtOnce(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	// A check period far longer than the test: only the connection error can mark a down.
+	url, _ := startGateway(t, config{Backends: addrs(a, b), HealthInterval: time.Minute})
+	client := grpcClient(t, url)
+	models(t, client, 4)
+
+	a.server.Stop()
+	time.Sleep(100 * time.Millisecond) // let the gateway's connections to a see the close
+	if seen := models(t, client, 10); seen["b"] != 10 {
+		t.Errorf("with a stopped: %v", seen)
+	}
+	if backendStatuses(t, url)[a.addr].Healthy {
+		t.Error("a is still listed healthy")
+	}
+}
+
+func TestHealthzFailsWhenNoBackendIsHealthy(t *testing.T) {
+	a := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(a)})
+	get := func() int {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != http.StatusOK {
+		t.Errorf("healthy: %d", code)
+	}
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	waitHealthy(t, url, a.addr, false)
+	if code := get(); code != http.StatusServiceUnavailable {
+		t.Errorf("unhealthy: %d", code)
+	}
+	_, err := connectClient[aitextv1.ProcessRequest, aitextv1.ProcessResponse](url, "Process", connect.WithGRPCWeb()).
+		CallUnary(ctxTimeout(t), connect.NewRequest(&aitextv1.ProcessRequest{Text: "x"}))
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Errorf("call with no healthy backend: %v", err)
+	}
+}
+
+func TestOtherGRPCServicesPassThrough(t *testing.T) {
+	a := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(a)})
+	conn, err := grpc.NewClient(strings.TrimPrefix(url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctxTimeout(t), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health through the gateway: %v %v", resp, err)
+	}
+}
+
+func TestCORSAllowsConfiguredOriginsWithGRPCWebHeaders(t *testing.T) {
+	a := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(a), AllowedOrigins: []string{"http://app.example"}})
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, url+"/aitext.v1.TextService/Process", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,grpc-timeout,x-api-key,x-grpc-web,x-user-agent") // sorted, as browsers send it
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ok := preflight("http://app.example")
+	if ok.Header.Get("Access-Control-Allow-Origin") != "http://app.example" {
+		t.Errorf("allowed origin: %v", ok.Header)
+	}
+	if allowed := strings.ToLower(ok.Header.Get("Access-Control-Allow-Headers")); !strings.Contains(allowed, "x-grpc-web") || !strings.Contains(allowed, "x-api-key") {
+		t.Errorf("allowed headers: %q", allowed)
+	}
+	if bad := preflight("http://evil.example"); bad.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin allowed: %v", bad.Header)
+	}
+
+	body := []byte{0, 0, 0, 0, 0} // an empty ProcessRequest, gRPC-Web framed
+	req, _ := http.NewRequest(http.MethodPost, url+"/aitext.v1.TextService/Process", bytes.NewReader(body))
+	req.Header.Set("Origin", "http://app.example")
+	req.Header.Set("Content-Type", "application/grpc-web+proto")
+	req.Header.Set("X-Grpc-Web", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if exposed := strings.ToLower(resp.Header.Get("Access-Control-Expose-Headers")); !strings.Contains(exposed, "grpc-status") ||
+		!strings.Contains(exposed, "grpc-status-details-bin") {
+		t.Errorf("exposed headers: %q", exposed)
+	}
+}
