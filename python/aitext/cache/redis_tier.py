@@ -54,7 +54,7 @@ def connect(settings: Settings) -> tuple[RedisClient, RedisMode] | None:
     }
     if settings.redis_cluster_nodes:
         nodes = [parse_node(n) for n in settings.redis_cluster_nodes]
-        return RedisCluster(startup_nodes=nodes, cluster_error_retry_attempts=1, **common), "cluster"
+        return RedisCluster(startup_nodes=nodes, **common), "cluster"
     if settings.redis_url:
         return Redis.from_url(settings.redis_url, **common), "redis"
     return None
