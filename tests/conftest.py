@@ -2,4 +2,5 @@
 pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.redis",
+    "tests.fixtures.fake_provider",
 ]
