@@ -27,6 +27,23 @@ generate_go() {
         proto/aitext/v1/aitext.proto
 }
 
+# TypeScript (clients/ts/src/gen) with protoc-gen-es, pinned by clients/ts/package-lock.json.
+# google/rpc/error_details is generated too, so clients can decode BadRequest and RetryInfo.
+PROTOC_GEN_ES=clients/ts/node_modules/.bin/protoc-gen-es
+TS_PROTOS=(aitext/v1/aitext.proto google/api/annotations.proto google/api/http.proto
+           google/rpc/status.proto google/rpc/error_details.proto)
+generate_ts() {
+    local want
+    want=$(node -p 'require("./clients/ts/package.json").devDependencies["@bufbuild/protoc-gen-es"]')
+    [[ "$("$PROTOC_GEN_ES" --version 2>/dev/null)" == *" v$want" ]] ||
+        npm ci --prefix clients/ts --no-audit --no-fund >&2
+    mkdir -p "$1/clients/ts/src/gen"
+    "$PY" -m grpc_tools.protoc -I proto \
+        --plugin=protoc-gen-es="$PROTOC_GEN_ES" \
+        --es_out="$1/clients/ts/src/gen" --es_opt=target=ts,import_extension=js \
+        "${TS_PROTOS[@]}"
+}
+
 if [[ "${1:-}" == "--check" ]]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
@@ -45,8 +62,15 @@ if [[ "${1:-}" == "--check" ]]; then
             exit 1
         fi
     done
+    generate_ts "$tmp"
+    if ! diff -ru clients/ts/src/gen "$tmp/clients/ts/src/gen" >&2; then
+        echo "clients/ts/src/gen is stale: run 'make proto' and commit the result" >&2
+        exit 1
+    fi
     echo "generated code is up to date"
 else
     generate python
     generate_go .
+    rm -rf clients/ts/src/gen
+    generate_ts .
 fi

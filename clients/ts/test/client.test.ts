@@ -1,0 +1,157 @@
+// The clients against the real server: gRPC-Web through the real gateway, and gRPC direct.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { toJson } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  Operation,
+  ProcessResponseSchema,
+  apiKeyInterceptor,
+  createGrpcClient,
+  createWebClient,
+  fieldViolations,
+  type ProcessResponse,
+  type TextServiceClient,
+} from "../src/node.js";
+import { eventually, startGateway, startServer, type Running } from "./support.js";
+
+const TEXT =
+  "The city opened a new library downtown. Visitors love the bright reading rooms and the friendly staff. " +
+  "The library also offers free language classes every weekend. Some residents worry about parking.";
+
+const REQUESTS = [
+  { text: TEXT, operation: Operation.SUMMARIZE, options: { case: "summarizeOptions" as const, value: { maxLength: 20 } } },
+  { text: TEXT, operation: Operation.SENTIMENT },
+  { text: TEXT, operation: Operation.KEY_POINTS, options: { case: "keyPointsOptions" as const, value: { maxPoints: 3 } } },
+  { text: TEXT, operation: Operation.QUESTIONS, options: { case: "questionsOptions" as const, value: { numQuestions: 2 } } },
+  { text: TEXT, operation: Operation.QA, question: "What does the library offer on weekends?" },
+];
+
+const EXPECTED_CASE: Record<number, ProcessResponse["result"]["case"]> = {
+  [Operation.SUMMARIZE]: "summary",
+  [Operation.SENTIMENT]: "sentiment",
+  [Operation.KEY_POINTS]: "keyPoints",
+  [Operation.QUESTIONS]: "questions",
+  [Operation.QA]: "answer",
+};
+
+/** What must not depend on the path a call took: everything but timing and cache state. */
+function answer(res: ProcessResponse) {
+  const json = toJson(ProcessResponseSchema, res) as Record<string, unknown>;
+  delete json.processingTimeMs;
+  delete json.cache;
+  return json;
+}
+
+let server: Running;
+let gateway: Running;
+let clients: Record<"grpc-web via gateway" | "grpc direct", TextServiceClient>;
+
+before(async () => {
+  server = await startServer();
+  gateway = await startGateway([server.address]);
+  clients = {
+    "grpc-web via gateway": createWebClient(`http://${gateway.address}`, { defaultTimeoutMs: 20_000 }),
+    "grpc direct": createGrpcClient(`http://${server.address}`, { defaultTimeoutMs: 20_000 }),
+  };
+  // The gateway serves a backend once its first health check passed.
+  await eventually(() => clients["grpc-web via gateway"].listOperations({}));
+});
+
+after(async () => {
+  await gateway?.stop();
+  await server?.stop();
+});
+
+describe("Process", () => {
+  test("every operation gives its typed result, the same through both transports", async () => {
+    for (const request of REQUESTS) {
+      const web = await clients["grpc-web via gateway"].process({ ...request, cacheControl: { skipRead: true } });
+      const grpc = await clients["grpc direct"].process({ ...request, cacheControl: { skipRead: true } });
+      assert.equal(web.result.case, EXPECTED_CASE[request.operation], Operation[request.operation]);
+      assert.equal(web.operation, request.operation);
+      assert.deepEqual(answer(web), answer(grpc), Operation[request.operation]);
+    }
+  });
+
+  test("the second identical call is a cache hit with the same answer", async () => {
+    const request = { text: `${TEXT} (cache probe ${Date.now()})`, operation: Operation.SENTIMENT };
+    const first = await clients["grpc direct"].process(request);
+    const second = await clients["grpc-web via gateway"].process(request);
+    assert.equal(first.cache?.hit, false);
+    assert.equal(second.cache?.hit, true);
+    assert.equal(second.cache?.key, first.cache?.key);
+    assert.deepEqual(answer(second), answer(first));
+  });
+
+  for (const path of ["grpc-web via gateway", "grpc direct"] as const) {
+    test(`qa without a question is InvalidArgument with a field violation (${path})`, async () => {
+      const err = await clients[path].process({ text: TEXT, operation: Operation.QA }).then(
+        () => assert.fail("expected an error"),
+        (e: unknown) => ConnectError.from(e),
+      );
+      assert.equal(err.code, Code.InvalidArgument, err.message);
+      const violations = fieldViolations(err);
+      assert.ok(violations.some((v) => v.field === "question" && v.description !== ""), JSON.stringify(violations));
+    });
+  }
+});
+
+describe("ProcessBatch", () => {
+  for (const path of ["grpc-web via gateway", "grpc direct"] as const) {
+    test(`results stream back one message per item, each with its index (${path})`, async () => {
+      const requests = [...REQUESTS, { text: TEXT, operation: Operation.QA }]; // the last one is invalid
+      const received: { index: number; outcome: string }[] = [];
+      for await (const item of clients[path].processBatch({ requests, maxConcurrency: 2 })) {
+        received.push({ index: item.index, outcome: item.outcome.case ?? "none" });
+        if (item.outcome.case === "response") {
+          assert.equal(item.outcome.value.result.case, EXPECTED_CASE[requests[item.index].operation]);
+        } else {
+          assert.equal(item.index, requests.length - 1);
+          assert.equal(item.outcome.value?.code, Code.InvalidArgument);
+        }
+      }
+      assert.equal(received.length, requests.length);
+      assert.deepEqual(
+        received.map((r) => r.index).sort((a, b) => a - b),
+        requests.map((_, i) => i),
+      );
+      assert.equal(received.filter((r) => r.outcome === "error").length, 1);
+    });
+  }
+
+  test("both transports stream the same answers", async () => {
+    const collect = async (client: TextServiceClient) => {
+      const byIndex = new Map<number, unknown>();
+      for await (const item of client.processBatch({ requests: REQUESTS })) {
+        assert.equal(item.outcome.case, "response");
+        byIndex.set(item.index, answer(item.outcome.value as ProcessResponse));
+      }
+      return [...byIndex.entries()].sort(([a], [b]) => a - b);
+    };
+    assert.deepEqual(await collect(clients["grpc-web via gateway"]), await collect(clients["grpc direct"]));
+  });
+});
+
+describe("ListOperations", () => {
+  test("describes the five operations, the same through both transports", async () => {
+    const web = await clients["grpc-web via gateway"].listOperations({});
+    const grpc = await clients["grpc direct"].listOperations({});
+    assert.deepEqual(
+      web.operations.map((op) => op.name),
+      ["summarize", "sentiment", "key_points", "questions", "qa"],
+    );
+    assert.deepEqual(web, grpc);
+  });
+});
+
+describe("apiKeyInterceptor", () => {
+  const run = async (key: string | undefined) => {
+    const header = new Headers();
+    await apiKeyInterceptor(key)(async (req) => req as never)({ header } as never);
+    return header.get("authorization");
+  };
+  test("sends the key as a bearer token", async () => assert.equal(await run("k-123"), "Bearer k-123"));
+  test("sends nothing without a key", async () => assert.equal(await run(""), null));
+});
