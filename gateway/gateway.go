@@ -71,8 +71,8 @@ func newGateway(cfg config) (*gateway, error) {
 		_ = json.NewEncoder(w).Encode(p.status())
 	})
 	withCORS := corsHandler(cfg.AllowedOrigins)
-	mux.Handle("POST "+restBatchPath, withCORS.Handler(restBatchHandler(p)))
-	mux.Handle("/", withCORS.Handler(transcoder))
+	mux.Handle("POST "+restBatchPath, withCORS.Handler(restJSONByDefault(restBatchHandler(p))))
+	mux.Handle("/", withCORS.Handler(restJSONByDefault(transcoder)))
 	p.start()
 	return &gateway{pool: p, handler: mux}, nil
 }
@@ -93,6 +93,20 @@ func corsHandler(origins []string) *cors.Cors {
 			"Connect-Content-Encoding", "Content-Encoding",
 		},
 		MaxAge: 7200,
+	})
+}
+
+// restJSONByDefault reads a REST body sent without a JSON content type (curl -d
+// sends application/x-www-form-urlencoded) as JSON, as Envoy's transcoder does.
+func restJSONByDefault(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			switch ct := r.Header.Get("Content-Type"); {
+			case ct == "", strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+				r.Header.Set("Content-Type", "application/json")
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -36,7 +37,10 @@ type textServer struct {
 
 func (s *textServer) Process(ctx context.Context, req *aitextv1.ProcessRequest) (*aitextv1.ProcessResponse, error) {
 	if strings.TrimSpace(req.GetText()) == "" {
-		return nil, status.Error(codes.InvalidArgument, "text is empty")
+		st, _ := status.New(codes.InvalidArgument, "text is empty").WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "text", Description: "empty"}},
+		})
+		return nil, st.Err()
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	return &aitextv1.ProcessResponse{
@@ -228,9 +232,26 @@ func TestErrorsKeepTheirCodeOnEveryProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("rest: status %d, want 400", resp.StatusCode)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"text"`) &&
+		!strings.Contains(string(raw), `"field": "text"`) {
+		t.Errorf("rest: status %d, body %s; want 400 with the field violation", resp.StatusCode, raw)
+	}
+}
+
+func TestRESTBodyWithoutJSONContentTypeIsReadAsJSON(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b)})
+	// What `curl -d '{...}'` sends.
+	resp, err := http.Post(url+"/v1/process", "application/x-www-form-urlencoded", strings.NewReader(`{"text":"curl"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), "CURL") {
+		t.Errorf("status %d, body %s", resp.StatusCode, raw)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"connectrpc.com/connect"
+	_ "google.golang.org/genproto/googleapis/rpc/errdetails" // error details print as JSON
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -59,11 +60,13 @@ func restBatchHandler(transport http.RoundTripper) http.Handler {
 		rc := http.NewResponseController(w)
 		started := false
 		for stream.Receive() {
-			msg, err := marshal.Marshal(stream.Msg())
-			if err != nil {
-				break
+			var line []byte
+			if msg, err := marshal.Marshal(stream.Msg()); err == nil {
+				line = append(append([]byte(`{"result":`), msg...), '}')
+			} else {
+				st, _ := marshal.Marshal(toStatus(connect.NewError(connect.CodeInternal, err)))
+				line = append(append([]byte(`{"error":`), st...), '}')
 			}
-			line := append(append([]byte(`{"result":`), msg...), '}')
 			if !started {
 				w.Header().Set("Content-Type", "application/x-ndjson")
 				w.WriteHeader(http.StatusOK)

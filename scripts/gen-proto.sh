@@ -23,8 +23,10 @@ generate_go() {
         --plugin="$GOBIN_DIR/protoc-gen-go" --plugin="$GOBIN_DIR/protoc-gen-go-grpc" \
         --go_out="$1/clients/go" --go_opt=module=github.com/aitext/aitext/clients/go \
         --go-grpc_out="$1/clients/go" --go-grpc_opt=module=github.com/aitext/aitext/clients/go \
-        --descriptor_set_out="$1/deploy/envoy/aitext.pb" --include_imports \
         proto/aitext/v1/aitext.proto
+    # error_details too: the transcoder prints google.rpc.Status details (BadRequest, RetryInfo) as JSON.
+    "$PY" -m grpc_tools.protoc -I proto --descriptor_set_out="$1/deploy/envoy/aitext.pb" --include_imports \
+        proto/aitext/v1/aitext.proto proto/google/rpc/error_details.proto
 }
 
 # TypeScript (clients/ts/src/gen) with protoc-gen-es, pinned by clients/ts/package-lock.json.
