@@ -1,0 +1,255 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aitext/aitext/clients/go/aitextv1"
+	"github.com/aitext/aitext/clients/go/client"
+)
+
+const text = "The city opened a new library downtown. Visitors love the bright reading rooms and the friendly staff. " +
+	"The library also offers free language classes every weekend. Some residents worry about parking."
+
+// local is a server on the offline local model, shared by the tests.
+var local *server
+
+func TestMain(m *testing.M) {
+	var err error
+	if local, err = startServer(); err != nil {
+		log.Fatalf("cannot start the aitext server the tests need: %v", err)
+	}
+	code := m.Run()
+	local.stop()
+	os.Exit(code)
+}
+
+func dial(t *testing.T, address string, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(address, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestEveryOperationReturnsItsTypedResult(t *testing.T) {
+	c := dial(t, local.address, client.WithTimeout(20*time.Second))
+	cases := []struct {
+		req   *aitextv1.ProcessRequest
+		check func(*aitextv1.ProcessResponse) error
+	}{
+		{&aitextv1.ProcessRequest{Operation: aitextv1.Operation_OPERATION_SUMMARIZE,
+			Options: &aitextv1.ProcessRequest_SummarizeOptions{SummarizeOptions: &aitextv1.SummarizeOptions{MaxLength: proto.Int32(20)}}},
+			func(r *aitextv1.ProcessResponse) error { return nonEmpty(r.GetSummary()) }},
+		{&aitextv1.ProcessRequest{Operation: aitextv1.Operation_OPERATION_SENTIMENT},
+			func(r *aitextv1.ProcessResponse) error {
+				s := r.GetSentiment()
+				if s.GetLabel() == aitextv1.SentimentLabel_SENTIMENT_LABEL_UNSPECIFIED || s.GetConfidence() < 0 || s.GetConfidence() > 1 {
+					return fmt.Errorf("sentiment %v", s)
+				}
+				return nil
+			}},
+		{&aitextv1.ProcessRequest{Operation: aitextv1.Operation_OPERATION_KEY_POINTS,
+			Options: &aitextv1.ProcessRequest_KeyPointsOptions{KeyPointsOptions: &aitextv1.KeyPointsOptions{MaxPoints: proto.Int32(3)}}},
+			func(r *aitextv1.ProcessResponse) error { return between(len(r.GetKeyPoints().GetPoints()), 1, 3) }},
+		{&aitextv1.ProcessRequest{Operation: aitextv1.Operation_OPERATION_QUESTIONS,
+			Options: &aitextv1.ProcessRequest_QuestionsOptions{QuestionsOptions: &aitextv1.QuestionsOptions{NumQuestions: proto.Int32(2)}}},
+			func(r *aitextv1.ProcessResponse) error { return between(len(r.GetQuestions().GetQuestions()), 1, 2) }},
+		{&aitextv1.ProcessRequest{Operation: aitextv1.Operation_OPERATION_QA, Question: "What does the library offer on weekends?"},
+			func(r *aitextv1.ProcessResponse) error { return nonEmpty(r.GetAnswer()) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.req.GetOperation().String(), func(t *testing.T) {
+			tc.req.Text = text
+			res, err := c.Process(context.Background(), tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.GetOperation() != tc.req.GetOperation() || res.GetModel() != "local" || res.GetCache().GetKey() == "" {
+				t.Fatalf("operation %v, model %q, cache %v", res.GetOperation(), res.GetModel(), res.GetCache())
+			}
+			if err := tc.check(res); err != nil {
+				t.Fatalf("%v in %v", err, res)
+			}
+		})
+	}
+}
+
+func TestBatchStreamsOneResultPerItem(t *testing.T) {
+	c := dial(t, local.address)
+	reqs := []*aitextv1.ProcessRequest{
+		{Text: text, Operation: aitextv1.Operation_OPERATION_SENTIMENT},
+		{Text: text, Operation: aitextv1.Operation_OPERATION_KEY_POINTS},
+		{Text: text, Operation: aitextv1.Operation_OPERATION_QA}, // invalid: no question
+	}
+	stream, err := c.ProcessBatch(context.Background(), &aitextv1.ProcessBatchRequest{Requests: reqs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var indices []int
+	for {
+		item, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		indices = append(indices, int(item.GetIndex()))
+		if item.GetIndex() == 2 {
+			if code := codes.Code(item.GetError().GetCode()); code != codes.InvalidArgument {
+				t.Errorf("item 2: %v, want InvalidArgument", item)
+			}
+		} else if item.GetResponse().GetOperation() != reqs[item.GetIndex()].GetOperation() {
+			t.Errorf("item %d: %v", item.GetIndex(), item)
+		}
+	}
+	slices.Sort(indices)
+	if !slices.Equal(indices, []int{0, 1, 2}) {
+		t.Fatalf("indices %v", indices)
+	}
+}
+
+func TestListOperationsAndCacheStats(t *testing.T) {
+	c := dial(t, local.address)
+	ops, err := c.ListOperations(context.Background(), &aitextv1.ListOperationsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops.GetOperations()) != 5 || ops.GetModel() != "local" {
+		t.Fatalf("ListOperations: %v", ops)
+	}
+	stats, err := c.GetCacheStats(context.Background(), &aitextv1.GetCacheStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.GetRedisMode() != "none" || stats.GetKeyBackend() == "" {
+		t.Fatalf("GetCacheStats: %v", stats)
+	}
+	inv, err := c.InvalidateCache(context.Background(), &aitextv1.InvalidateCacheRequest{
+		Target: &aitextv1.InvalidateCacheRequest_Operation{Operation: aitextv1.Operation_OPERATION_QUESTIONS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = inv.GetDeleted() // how many depends on the other tests
+}
+
+func TestQAWithoutQuestionIsInvalidArgumentWithFieldViolation(t *testing.T) {
+	c := dial(t, local.address)
+	_, err := c.Process(context.Background(), &aitextv1.ProcessRequest{Text: text, Operation: aitextv1.Operation_OPERATION_QA})
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		t.Fatalf("got %v, want InvalidArgument", err)
+	}
+	var fields []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	if !slices.Contains(fields, "question") {
+		t.Fatalf("field violations %v in %v, want one for question", fields, st.Details())
+	}
+}
+
+// withProvider starts a server whose model is the fake OpenAI-compatible provider.
+func withProvider(t *testing.T) (*fakeProvider, *server) {
+	t.Helper()
+	provider, stop, err := startFakeProvider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	srv, err := startServer("AITEXT_MODEL=openai:slow", "AITEXT_OPENAI_BASE_URL="+provider.url,
+		"AITEXT_OPENAI_API_KEY=test", "AITEXT_PROVIDER_RETRIES=0", "AITEXT_BREAKER_FAILURE_THRESHOLD=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.stop)
+	return provider, srv
+}
+
+func TestSlowModel(t *testing.T) {
+	provider, srv := withProvider(t)
+	slow := &aitextv1.ProcessRequest{Text: "slow-provider " + text, Operation: aitextv1.Operation_OPERATION_SENTIMENT}
+
+	t.Run("a short deadline gives DeadlineExceeded", func(t *testing.T) {
+		c := dial(t, srv.address)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err := c.Process(ctx, slow)
+		if status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("got %v, want DeadlineExceeded", err)
+		}
+	})
+
+	t.Run("the default deadline applies to a context without one", func(t *testing.T) {
+		c := dial(t, srv.address, client.WithTimeout(500*time.Millisecond))
+		_, err := c.Process(context.Background(), slow)
+		if status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("got %v, want DeadlineExceeded", err)
+		}
+	})
+
+	t.Run("UNAVAILABLE is retried by the service config", func(t *testing.T) {
+		c := dial(t, srv.address, client.WithTimeout(20*time.Second))
+		id := fmt.Sprintf("flaky-%d", time.Now().UnixNano())
+		res, err := c.Process(context.Background(), &aitextv1.ProcessRequest{Text: id + " " + text, Operation: aitextv1.Operation_OPERATION_SENTIMENT})
+		if err != nil {
+			t.Fatalf("got %v after %d provider calls, want success on the third", err, provider.count(id))
+		}
+		if res.GetSentiment().GetLabel() != aitextv1.SentimentLabel_SENTIMENT_LABEL_POSITIVE || provider.count(id) != 3 {
+			t.Fatalf("%v after %d provider calls, want the fake's answer after 3", res, provider.count(id))
+		}
+	})
+}
+
+func TestAPIKeyIsSentAsBearerMetadata(t *testing.T) {
+	for key, want := range map[string][]string{"k-123": {"Bearer k-123"}, "": nil} {
+		var got []string
+		// Runs after the client's own interceptors and records what would go on the wire.
+		capture := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ grpc.UnaryInvoker, _ ...grpc.CallOption) error {
+			md, _ := metadata.FromOutgoingContext(ctx)
+			got = md.Get("authorization")
+			return nil
+		}
+		c := dial(t, local.address, client.WithAPIKey(key), client.WithDialOptions(grpc.WithChainUnaryInterceptor(capture)))
+		if _, err := c.ListOperations(context.Background(), &aitextv1.ListOperationsRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("key %q: authorization %q, want %q", key, got, want)
+		}
+	}
+}
+
+func nonEmpty(s string) error {
+	if s == "" {
+		return errors.New("empty result")
+	}
+	return nil
+}
+
+func between(n, lo, hi int) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("%d items, want %d..%d", n, lo, hi)
+	}
+	return nil
+}
