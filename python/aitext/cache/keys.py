@@ -136,7 +136,8 @@ def make_key(
     for field in (DOMAIN, operation_bytes, text_bytes, options_bytes, question_bytes, model_bytes, prompt_bytes):
         hasher.update(_frame_header(len(field)))
         hasher.update(field)
-    return f"{namespace}:{KEY_VERSION}:{operation}:{hasher.hexdigest()}"
+    # join, not an f-string: a str subclass's __str__ / __format__ must not change the key.
+    return "".join((namespace, ":", KEY_VERSION, ":", operation, ":", hasher.hexdigest()))
 
 
 def make_keys(requests: Iterable[KeyRequest]) -> list[str]:
