@@ -7,6 +7,9 @@ apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
 command -v redis-cli >/dev/null || apt_packages+=(redis-tools)
 command -v ss >/dev/null || apt_packages+=(iproute2)
+# The UI's browser test drives Debian's chromium with Playwright (no browser download).
+[[ -x /usr/bin/chromium ]] || apt_packages+=(chromium)
+command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 
 if ((${#apt_packages[@]})); then
     if [[ $(id -u) -ne 0 ]]; then

@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.redis",
     "tests.fixtures.fake_provider",
+    "tests.fixtures.ui",
 ]

@@ -1,0 +1,65 @@
+"""Process one text with one operation."""
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+import ui
+from client import ServiceError, build_request
+from samples import SAMPLES
+from aitext.v1 import aitext_pb2 as pb
+
+
+@dataclass
+class Outcome:
+    operation: str
+    response: pb.ProcessResponse | None = None
+    error: ServiceError | None = None
+
+
+def load_sample() -> None:
+    choice = st.session_state["process_sample"]
+    if choice in SAMPLES:
+        st.session_state["process_text"] = SAMPLES[choice]
+
+
+client, operations = ui.require_operations()
+outcome: Outcome | None = st.session_state.get("process_outcome")
+error = outcome.error if outcome else None
+
+st.title("Process a text")
+st.selectbox("Start from a sample", ["(none)", *SAMPLES], key="process_sample", on_change=load_sample)
+text = st.text_area("Text", key="process_text", height=200, placeholder="Paste a text here")
+uploaded = st.file_uploader("…or upload a .txt or .md file", type=["txt", "md"], key="process_file")
+if uploaded is not None:
+    text = uploaded.getvalue().decode("utf-8", errors="replace")
+    st.caption(f"Using {uploaded.name} instead of the text box.")
+size = len(text.encode("utf-8"))
+st.caption(f"{size:,} of at most {operations.max_text_bytes:,} UTF-8 bytes")
+ui.field_error(error, "text")
+
+operation, options, question = ui.operation_inputs(operations, "process", error)
+
+if st.button("Run", type="primary", key="process_run"):
+    request = build_request(operation, text, question, options)
+    outcome = Outcome(operation.name)
+    with st.spinner(f"Running {ui.operation_label(operation)}…"):
+        try:
+            outcome.response = client.process(request)
+        except ServiceError as failed:
+            outcome.error = failed
+    st.session_state["process_outcome"] = outcome
+    st.rerun()
+
+if outcome is not None:
+    if outcome.error is not None:
+        ui.show_error(outcome.error)
+    else:
+        ui.render_response(outcome.response)
+        st.download_button(
+            "Download JSON",
+            ui.to_json(outcome.response),
+            file_name=f"aitext-{outcome.operation}.json",
+            mime="application/json",
+            key="process_download",
+        )
