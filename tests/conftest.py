@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.fake_provider",
     "tests.fixtures.ui",
+    "tests.fixtures.gateway",
 ]
