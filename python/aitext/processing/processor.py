@@ -12,7 +12,14 @@ from pydantic_ai import Agent, ModelRetry, RunContext, ToolOutput
 from pydantic_ai.exceptions import AgentRunError, UnexpectedModelBehavior
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.settings import ModelSettings
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from aitext.config import Settings
 from aitext.processing import local, prompts, safety
@@ -110,11 +117,12 @@ class Processor:
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._retries + 1) | out_of_time,
-            wait=wait_exponential_jitter(
-                initial=self._settings.provider_backoff_initial_seconds,
+            # initial, 2x, 4x ... capped, plus up to `initial` of jitter so clients do not retry in step.
+            wait=wait_exponential(
+                multiplier=self._settings.provider_backoff_initial_seconds,
                 max=self._settings.provider_backoff_max_seconds,
-                jitter=self._settings.provider_backoff_initial_seconds,
-            ),
+            )
+            + wait_random(0, self._settings.provider_backoff_initial_seconds),
             retry=retry_if_exception(is_transient),
             before_sleep=lambda state: log.warning(
                 "provider attempt %d for %s failed (%s); retrying in %.2fs",

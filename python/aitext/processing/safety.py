@@ -34,9 +34,13 @@ _TARGET = (
     r"constraints|programming|restrictions|context)"
 )
 
-_PATTERNS: tuple[tuple[str, str, int], ...] = (
+# (category, anchors, pattern, flags). Every match of a pattern contains one of its anchors (compared
+# in lower case) within _REACH characters, so a long text is only searched around anchor hits; a
+# pattern without anchors is cheap enough to run over the whole text.
+_PATTERNS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
     (
         "instruction-override",
+        ("ignore", "disregard", "forget", "override", "bypass", "skip", "drop", "abandon", "neglect"),
         # The filler must hold a word that points at *our* instructions ("previous", "your",
         # "system"...): "users ignore the instructions on the box" is ordinary text.
         rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|neglect)\s+"
@@ -48,17 +52,20 @@ _PATTERNS: tuple[tuple[str, str, int], ...] = (
     ),
     (
         "instruction-override",
+        ("forget", "disregard", "ignore"),
         r"\b(?:forget|disregard|ignore)\s+(?:everything|all)\s+(?:(?:you\s+)?(?:were|have\s+been)\s+told|"
         r"(?:you\s+)?know|above|before|so\s+far|previously|said\s+(?:above|before))",
         re.IGNORECASE,
     ),
     (
         "instruction-override",
+        ("instruction",),
         r"\b(?:new|updated|real|actual|revised|override)\s+(?:system\s+)?instructions?\s*:",
         re.IGNORECASE,
     ),
     (
         "instruction-override",
+        ("ignor", "negeer", "忽略", "无视", "忽視", "無視", "игнорир"),
         # French, Spanish, Italian, Portuguese, German, Dutch, Chinese, Japanese, Russian.
         r"\b(?:ignor(?:e[zr]?|a|ar|are|iere|ieren)|negeer)\s+(?:[^\W\d_]+\s+){0,2}?"
         r"(?:(?:toutes|todas|todos|tutte|alle)\s+(?:[^\W\d_]+\s+){0,2}?"
@@ -74,6 +81,8 @@ _PATTERNS: tuple[tuple[str, str, int], ...] = (
     ),
     (
         "role-change",
+        ("dan", "unrestricted", "unfiltered", "uncensored", "jailbroken", "jail-broken", "evil", "unaligned",
+         "unbound", "amoral", "unethical", "rogue"),
         rf"\b(?:(?:you\s+are|you're)\s+(?:now|from\s+now\s+on)|from\s+now\s+on,?\s+you\s+are|"
         rf"(?:act|behave|respond|answer|roleplay|role-play)\s+as|pretend\s+(?:to\s+be|you\s+are))\s+"
         rf"(?:(?:an?|the|my)\s+)?(?:{_W}\s+){{0,2}}?"
@@ -83,6 +92,7 @@ _PATTERNS: tuple[tuple[str, str, int], ...] = (
     ),
     (
         "role-change",
+        ("now", "longer", "pretend"),
         rf"\b(?:(?:you\s+are|you're)\s+(?:now|no\s+longer)|from\s+now\s+on,?\s+you\s+are|"
         rf"pretend\s+(?:to\s+be|you\s+are))\s+(?:(?:an?|the|my)\s+)?(?:{_W}\s+){{0,2}}?"
         rf"(?:ai|assistant|chatbot|bot|language\s+model|llm)\b",
@@ -90,31 +100,38 @@ _PATTERNS: tuple[tuple[str, str, int], ...] = (
     ),
     (
         "role-change",
+        ("mode",),
         r"\b(?:enable|activate|enter|switch\s+to|you\s+are\s+(?:now\s+)?in)\s+(?:the\s+)?"
         r"(?:DAN|jailbreak|god|developer|unrestricted|admin|sudo)\s+mode\b",
         re.IGNORECASE,
     ),
     (
         "prompt-extraction",
+        ("prompt", "instruction", "system", "rules"),
         r"\b(?:reveal|print|show|repeat|output|display|leak|dump|expose|disclose|recite|share|tell\s+me|"
         r"give\s+me|write\s+out|what\s+(?:is|are|were))\s+(?:me\s+)?(?:all\s+)?"
         r"(?:(?:your|the)\s+(?:(?:full|entire|complete|original|hidden|secret|initial|exact|verbatim)\s+)*"
         r"(?:system\s+(?:prompt|message|instructions?)|(?:prompt|instructions)\b(?!\s+(?:for|on|to|in|of)\b))"
-        r"|(?:your|the)\s+(?:hidden|secret|initial|original)\s+(?:prompt|instructions|rules))",
+        r"|(?:your|the)\s+(?:hidden|secret|initial|original)\s+(?:prompt|instructions|rules))"
+        r"|\b(?:reveal|print|show|repeat|output|display|recite|dump)\s+(?:back\s+)?(?:the\s+)?"
+        r"(?:text|content|contents|words)\s+of\s+(?:your|the)\s+(?:system\s+(?:prompt|message)|instructions|prompt)",
         re.IGNORECASE,
     ),
     (
         "control-token",
+        (),
         r"<\|[a-z_]{2,24}\|>|<\|?(?:start|end)_of_turn\|?>|\[/?INST\]|<</?SYS>>",
         re.IGNORECASE,
     ),
     (
         "role-marker",
+        (),
         r"</?(?:system|assistant|developer|instructions?|im_start|im_end)(?:\s[^<>\n]{0,64})?>",
         re.IGNORECASE,
     ),
     (
         "role-marker",
+        (),
         # A line that opens a chat turn: "SYSTEM: ...", "### System: You are ...". A capitalised
         # "System:" counts only before an instruction, so "System: Linux" in a spec sheet and the
         # YAML key `system:` pass untouched.
@@ -122,15 +139,16 @@ _PATTERNS: tuple[tuple[str, str, int], ...] = (
         r"(?:(?:SYSTEM|ASSISTANT|DEVELOPER)(?:[ \t]+(?:PROMPT|MESSAGE|INSTRUCTIONS))?(?:\*\*)?[ \t]*:(?=[ \t]*\S)"
         r"|(?:System|Assistant|Developer)(?:[ \t]+(?:prompt|message|instructions))?(?:\*\*)?[ \t]*:"
         r"(?=[ \t]*(?i:you|ignore|disregard|forget|new|from\s+now|reveal|print|override|always|never|"
-        r"do\s+not|the\s+user)\b))"
+        r"do\s+not|the\s+user|sure|okay|ok|of\s+course|certainly|here\s+is|i\s+will|i'll|as\s+an)\b))"
         r"|^[ \t]*#{2,6}[ \t]*(?:Instruction|Response|System)[ \t]*:?[ \t]*$",
         re.MULTILINE,
     ),
 )
 
 
-_COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (category, re.compile(pattern, flags)) for category, pattern, flags in _PATTERNS
+_REACH = 200
+_COMPILED: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (category, anchors, re.compile(pattern, flags)) for category, anchors, pattern, flags in _PATTERNS
 )
 
 _DELIMITER = re.compile(rf"<(?=\s*/?\s*(?:{DOCUMENT_TAG}|{QUESTION_TAG})\b)", re.IGNORECASE)
@@ -143,12 +161,49 @@ class Finding:
     end: int
 
 
+def _windows(lowered: str | None, anchors: tuple[str, ...], size: int) -> list[tuple[int, int]]:
+    """Merged stretches of the text within _REACH of an anchor hit; the whole text without anchors."""
+    if not anchors or lowered is None:
+        return [(0, size)]
+    hits: list[int] = []
+    for anchor in anchors:
+        position = lowered.find(anchor)
+        while position >= 0:
+            hits.append(position)
+            position = lowered.find(anchor, position + 1)
+    windows: list[tuple[int, int]] = []
+    for hit in sorted(hits):
+        start, end = max(0, hit - _REACH), min(size, hit + _REACH)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows
+
+
+def _lowered(text: str) -> str | None:
+    lowered = text.lower()
+    # A few characters lower-case to two, which would shift offsets: then search everything.
+    return lowered if len(lowered) == len(text) else None
+
+
+def _matches(
+    pattern: re.Pattern[str], anchors: tuple[str, ...], text: str, lowered: str | None
+) -> list[re.Match[str]]:
+    return [
+        match
+        for start, end in _windows(lowered, anchors, len(text))
+        for match in pattern.finditer(text, start, end)
+    ]
+
+
 def find_injections(text: str) -> list[Finding]:
     """Every span of `text` that matches a known injection pattern."""
+    lowered = _lowered(text)
     return [
         Finding(category, match.start(), match.end())
-        for category, pattern in _COMPILED
-        for match in pattern.finditer(text)
+        for category, anchors, pattern in _COMPILED
+        for match in _matches(pattern, anchors, text, lowered)
     ]
 
 
@@ -158,10 +213,19 @@ def neutralize(text: str) -> tuple[str, list[str]]:
     Text without a match is returned unchanged (the same object).
     """
     found: list[str] = []
-    for category, pattern in _COMPILED:
+    lowered = _lowered(text)
+    for category, anchors, pattern in _COMPILED:
+        matches = _matches(pattern, anchors, text, lowered)
+        if not matches:
+            continue
         marker = f"[filtered: {category}]"
-        text, count = pattern.subn(marker, text)
-        found.extend([category] * count)
+        pieces, position = [], 0
+        for match in matches:
+            pieces += [text[position : match.start()], marker]
+            position = match.end()
+        text = "".join([*pieces, text[position:]])
+        lowered = _lowered(text)
+        found.extend([category] * len(matches))
     return text, found
 
 
