@@ -148,7 +148,7 @@ def test_batch_accepts_tuples_lists_and_iterables(impl: str) -> None:
 def test_large_batches_match_one_by_one(impl: str) -> None:
     make_key, make_keys = IMPLEMENTATIONS[impl]
     # 300 KiB of text in total: the Rust batch hashes on all cores with the GIL released.
-    requests = [(f"{i} " * 500, "sentiment", {}, None, "m", "1") for i in range(300)]
+    requests: list[tuple[Any, ...]] = [(f"{i} " * 500, "sentiment", {}, None, "m", "1") for i in range(300)]
     requests.append(("é" * 200_000, "qa", {}, "q", "m", "1", "ns"))
     assert make_keys(requests) == [make_key(*r) for r in requests]
 
@@ -253,7 +253,7 @@ def test_rust_releases_the_gil_while_hashing_a_large_text() -> None:
 
 
 def test_rust_releases_the_gil_while_hashing_a_large_batch() -> None:
-    batch = [("y" * 100_000, "sentiment", {}, None, "m", "1")] * 40
+    batch: list[tuple[Any, ...]] = [("y" * 100_000, "sentiment", {}, None, "m", "1")] * 40
     assert _other_thread_ran_during(lambda: _native.make_keys(batch), 200)
 
 

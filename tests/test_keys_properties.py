@@ -41,7 +41,7 @@ def test_both_batch_implementations_agree(batch: list[tuple[Any, ...]]) -> None:
 @given(st.integers(0, 400_000), texts, st.sampled_from("aé🌍"))
 def test_both_agree_across_the_size_thresholds(size: int, tail: str, fill: str) -> None:
     text = fill * (size // len(fill.encode())) + tail
-    request = (text, "qa", {}, tail, "m", "1")
+    request: tuple[Any, ...] = (text, "qa", {}, tail, "m", "1")
     assert _native.make_key(*request) == keys.make_key(*request)
 
 
@@ -96,7 +96,7 @@ def test_requests_differing_in_one_field_never_share_a_key(request: tuple[Any, .
 @given(texts, texts)
 def test_moving_characters_between_text_and_question_changes_the_key(a: str, b: str) -> None:
     assume(b)
-    joined = (a + b, "qa", {}, None, "m", "1")
-    split = (a, "qa", {}, b, "m", "1")
+    joined: tuple[Any, ...] = (a + b, "qa", {}, None, "m", "1")
+    split: tuple[Any, ...] = (a, "qa", {}, b, "m", "1")
     assert keys.make_key(*joined) != keys.make_key(*split)
     assert _native.make_key(*joined) != _native.make_key(*split)

@@ -215,7 +215,10 @@ impl Encoded<'_> {
 
 /// The cache key of one request; see `aitext.cache.keys.make_key` (the reference).
 #[pyfunction]
-#[pyo3(signature = (text, operation, options, question, model, prompt_version, namespace=None))]
+#[pyo3(
+    signature = (text, operation, options, question, model, prompt_version, namespace=None),
+    text_signature = "(text, operation, options, question, model, prompt_version, namespace='ai_cache')"
+)]
 fn make_key<'py>(
     py: Python<'py>,
     text: &Bound<'py, PyAny>,

@@ -1,0 +1,55 @@
+"""aitext._native: the Rust fast path of the cache-key spec (design.md, "Cache keys").
+
+Same functions, signatures, keys and errors as the reference, aitext.cache.keys.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+
+__all__ = [
+    "__version__",
+    "KEY_VERSION",
+    "DEFAULT_NAMESPACE",
+    "MULTITHREAD_MIN_BYTES",
+    "DETACH_MIN_BYTES",
+    "PARALLEL_BATCH_MIN_BYTES",
+    "make_key",
+    "make_keys",
+    "_raw_blake3",
+]
+
+__version__: str
+KEY_VERSION: str
+DEFAULT_NAMESPACE: str
+# Texts of at least this many UTF-8 bytes are hashed on all cores (blake3 update_rayon).
+MULTITHREAD_MIN_BYTES: int
+# Texts of at least this many UTF-8 bytes are hashed with the GIL released.
+DETACH_MIN_BYTES: int
+# make_keys hashes a batch on all cores once its texts add up to this many bytes.
+PARALLEL_BATCH_MIN_BYTES: int
+
+def make_key(
+    text: str,
+    operation: str,
+    options: Mapping[str, int | bool | str],
+    question: str | None,
+    model: str,
+    prompt_version: str,
+    namespace: str | None = "ai_cache",
+) -> str:
+    """The cache key of one request: "{namespace}:v1:{operation}:{64 hex digits}".
+
+    options are the effective options (defaults applied); question None is the same as "";
+    namespace None is the default. TypeError for a field of the wrong type (an option value
+    that is not int, bool or str); ValueError for a string with a lone surrogate.
+    """
+
+def make_keys(requests: Iterable[Sequence[object]]) -> list[str]:
+    """The keys of many requests, in order, hashed on all cores when the batch is large.
+
+    Each request is a tuple (or list) of make_key's arguments in order:
+    (text, operation, options, question, model, prompt_version) or the same with namespace
+    appended.
+    """
+
+def _raw_blake3(data: bytes) -> bytes:
+    """BLAKE3-256 of data with make_key's threading and GIL rules (the benchmark's yardstick)."""
