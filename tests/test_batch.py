@@ -47,5 +47,7 @@ async def test_batch_results_stream_before_the_batch_ends(stub):
     assert first.index == 0
     # The other items are still pending on the server at this point: the stream is not done.
     assert not call.done()
-    rest = [item async for item in call]
+    rest = []
+    while (item := await call.read()) is not grpc.aio.EOF:
+        rest.append(item)
     assert sorted(r.index for r in rest) == list(range(1, 7))

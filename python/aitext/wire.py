@@ -69,7 +69,7 @@ def find_invalid_utf8(descriptor: Descriptor, data: memoryview) -> str | None:
                 if field is None:
                     continue
                 name = field.name
-                if field.label == FieldDescriptor.LABEL_REPEATED:
+                if field.is_repeated:
                     name = f"{name}[{seen.get(number, 0)}]"
                     seen[number] = seen.get(number, 0) + 1
                 if field.type == FieldDescriptor.TYPE_STRING:
