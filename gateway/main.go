@@ -33,8 +33,12 @@ func run(args []string) error {
 		"comma-separated origins browsers may call from, or * (env AITEXT_GATEWAY_ALLOWED_ORIGINS; empty: no CORS)")
 	interval := fs.Duration("health-interval", time.Second, "period of the grpc.health.v1 checks of each backend")
 	conns := fs.Int("conns-per-backend", 4, "HTTP/2 connections per backend, spread over its SO_REUSEPORT workers")
+	probe := fs.String("probe", "", "GET this URL, exit 0 on 200 and 1 otherwise (container healthcheck; no shell needed)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *probe != "" {
+		return probeURL(*probe)
 	}
 	cfg := config{
 		Backends:        splitList(*backends),
@@ -72,6 +76,19 @@ func run(args []string) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	return nil
+}
+
+func probeURL(url string) error {
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return nil
 }
