@@ -31,6 +31,17 @@ if [[ -z "${AITEXT_REDIS_URL:-}" && -z "${AITEXT_REDIS_CLUSTER_NODES:-}" ]]; the
     fi
 fi
 
+# Secure by default: the server needs an API key. Make one local key (kept in .run/api-key) for the
+# UI and the command-line client, unless keys are configured already.
+if [[ -z "${AITEXT_API_KEYS:-}" && -z "${AITEXT_API_KEYS_FILE:-}" && "${AITEXT_ALLOW_UNAUTHENTICATED:-}" != "true" ]]; then
+    [[ -s $state/api-key ]] || python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$state/api-key"
+    local_key=$(cat "$state/api-key")
+    export AITEXT_API_KEYS="$local_key:process+admin"
+    export AITEXT_UI_API_KEY=${AITEXT_UI_API_KEY:-$local_key}
+    export AITEXT_CLIENT_API_KEY=${AITEXT_CLIENT_API_KEY:-$local_key}
+    echo "local API key (admin): .run/api-key — e.g. -H \"authorization: Bearer \$(cat .run/api-key)\""
+fi
+
 export AITEXT_WORKERS=${AITEXT_WORKERS:-2}
 aitext serve --ready-file "$state/server.port" &
 pids+=($!)

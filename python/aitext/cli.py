@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aitext.config import Settings
+    from aitext.config import ConfigError, Settings
     from aitext.server import configure_logging, serve
 
     overrides = {
@@ -64,7 +64,11 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None
     }
     configure_logging()
-    serve(Settings(**overrides), ready_file=args.ready_file)
+    try:
+        serve(Settings(**overrides), ready_file=args.ready_file)
+    except ConfigError as exc:
+        print(f"aitext serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

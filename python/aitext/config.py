@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MiB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work together; `aitext serve` prints it and exits."""
 
 
 class Settings(BaseSettings):
@@ -23,6 +28,31 @@ class Settings(BaseSettings):
     )
     grace_seconds: float = Field(10.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables it).")
+
+    max_concurrent_rpcs: int = Field(
+        512, ge=1, description="Calls one worker runs at once; more are refused with RESOURCE_EXHAUSTED, not queued."
+    )
+
+    # --- security ---
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys, each `key` or `key:scope+scope` (scopes: process, admin; default process).",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File of hashed keys, lines `name sha256:<hex of the key> process,admin`."
+    )
+    allow_unauthenticated: bool = Field(
+        False, description="Development only: with no keys configured, accept calls without a key."
+    )
+    rate_limit_per_second: float = Field(
+        100.0, ge=0, description="Requests a second per API key (token bucket, shared through Redis); 0 disables."
+    )
+    rate_limit_burst: int = Field(200, ge=1, description="Token-bucket size: requests a key may make at once.")
+    tls_cert_file: Path | None = Field(None, description="PEM certificate chain; with tls_key_file the server speaks TLS only.")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_client_ca_file: Path | None = Field(
+        None, description="PEM CA bundle; when set, clients must present a certificate it signed (mTLS)."
+    )
 
     # --- requests ---
     max_text_bytes: int = Field(16 * MiB, ge=1, description="Largest text, in UTF-8 bytes.")
@@ -99,6 +129,13 @@ class Settings(BaseSettings):
     def _split_tiers(cls, value: object) -> object:
         if isinstance(value, str):
             return [tier.strip() for tier in value.split(",") if tier.strip()]
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
     @field_validator("redis_url", mode="before")

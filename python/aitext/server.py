@@ -21,6 +21,7 @@ from aitext.cache import build_cache
 from aitext.config import Settings
 from aitext.pipeline import Pipeline
 from aitext.processing import build_processor
+from aitext.security.setup import build_access, server_credentials
 from aitext.service import TextService
 from aitext.v1 import aitext_pb2 as pb
 from aitext.wire import lenient_parser
@@ -69,7 +70,11 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 1),
     ]
-    server = grpc.aio.server(options=options)
+    access = build_access(settings)
+    credentials = server_credentials(settings)
+    server = grpc.aio.server(
+        options=options, interceptors=(access,), maximum_concurrent_rpcs=settings.max_concurrent_rpcs
+    )
 
     health = HealthServicer()
     for name in ("", SERVICE_NAME, CACHE_HEALTH_NAME):
@@ -97,7 +102,8 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
 
-    port = server.add_insecure_port(address or f"{settings.host}:{settings.port}")
+    address = address or f"{settings.host}:{settings.port}"
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()
     return RunningServer(server, port, health, cache)
 

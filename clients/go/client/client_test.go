@@ -25,6 +25,9 @@ import (
 const text = "The city opened a new library downtown. Visitors love the bright reading rooms and the friendly staff. " +
 	"The library also offers free language classes every weekend. Some residents worry about parking."
 
+// testAPIKey is the one key the test servers accept (admin scope).
+const testAPIKey = "go-client-test-key"
+
 // local is a server on the offline local model, shared by the tests.
 var local *server
 
@@ -40,12 +43,26 @@ func TestMain(m *testing.M) {
 
 func dial(t *testing.T, address string, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.New(address, opts...)
+	c, err := client.New(address, append([]client.Option{client.WithAPIKey(testAPIKey)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+func TestMissingOrWrongKeyIsUnauthenticated(t *testing.T) {
+	for _, key := range []string{"", "not-the-key"} {
+		c, err := client.New(local.address, client.WithAPIKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ListOperations(context.Background(), &aitextv1.ListOperationsRequest{})
+		c.Close()
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("key %q: got %v, want Unauthenticated", key, err)
+		}
+	}
 }
 
 func TestEveryOperationReturnsItsTypedResult(t *testing.T) {

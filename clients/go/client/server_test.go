@@ -52,7 +52,8 @@ func startServer(env ...string) (*server, error) {
 	s := &server{log: &bytes.Buffer{}, dir: dir, exited: make(chan struct{})}
 	s.cmd = exec.Command(exe, "serve", "--host", "127.0.0.1", "--port", "0", "--ready-file", ready)
 	s.cmd.Dir = root
-	s.cmd.Env = append(os.Environ(), "AITEXT_METRICS_PORT=0", "AITEXT_MODEL=local", "AITEXT_REDIS_URL=")
+	s.cmd.Env = append(os.Environ(), "AITEXT_METRICS_PORT=0", "AITEXT_MODEL=local", "AITEXT_REDIS_URL=",
+		"AITEXT_API_KEYS="+testAPIKey+":process+admin", "AITEXT_ALLOW_UNAUTHENTICATED=false")
 	s.cmd.Env = append(s.cmd.Env, env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

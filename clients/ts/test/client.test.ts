@@ -14,7 +14,7 @@ import {
   type ProcessResponse,
   type TextServiceClient,
 } from "../src/node.js";
-import { eventually, startGateway, startServer, type Running } from "./support.js";
+import { TEST_API_KEY, eventually, startGateway, startServer, type Running } from "./support.js";
 
 const TEXT =
   "The city opened a new library downtown. Visitors love the bright reading rooms and the friendly staff. " +
@@ -52,8 +52,8 @@ before(async () => {
   server = await startServer();
   gateway = await startGateway([server.address]);
   clients = {
-    "grpc-web via gateway": createWebClient(`http://${gateway.address}`, { defaultTimeoutMs: 20_000 }),
-    "grpc direct": createGrpcClient(`http://${server.address}`, { defaultTimeoutMs: 20_000 }),
+    "grpc-web via gateway": createWebClient(`http://${gateway.address}`, { defaultTimeoutMs: 20_000, apiKey: TEST_API_KEY }),
+    "grpc direct": createGrpcClient(`http://${server.address}`, { defaultTimeoutMs: 20_000, apiKey: TEST_API_KEY }),
   };
   // The gateway serves a backend once its first health check passed.
   await eventually(() => clients["grpc-web via gateway"].listOperations({}));
@@ -62,6 +62,23 @@ before(async () => {
 after(async () => {
   await gateway?.stop();
   await server?.stop();
+});
+
+describe("authentication", () => {
+  test("a missing or wrong key is Unauthenticated on both paths", async () => {
+    for (const apiKey of [undefined, "not-the-key"]) {
+      const anonymous = {
+        "grpc-web via gateway": createWebClient(`http://${gateway.address}`, { defaultTimeoutMs: 20_000, apiKey }),
+        "grpc direct": createGrpcClient(`http://${server.address}`, { defaultTimeoutMs: 20_000, apiKey }),
+      };
+      for (const [path, client] of Object.entries(anonymous)) {
+        await assert.rejects(client.process(REQUESTS[1]), (err: unknown) => {
+          assert.equal(ConnectError.from(err).code, Code.Unauthenticated, `${path} with key ${apiKey}`);
+          return true;
+        });
+      }
+    }
+  });
 });
 
 describe("Process", () => {

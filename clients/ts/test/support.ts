@@ -43,6 +43,9 @@ function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> 
   };
 }
 
+/** The one API key the test servers accept (admin scope). */
+export const TEST_API_KEY = "ts-client-test-key";
+
 /** `aitext serve --port 0` from the repo's venv; fails loudly when it cannot start. */
 export async function startServer(env: Record<string, string> = {}): Promise<Running> {
   const exe = join(repoRoot, ".venv", "bin", "aitext");
@@ -54,7 +57,15 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   let log = "";
   const child = spawn(exe, ["serve", "--host", "127.0.0.1", "--port", "0", "--ready-file", readyFile], {
     cwd: repoRoot,
-    env: { ...process.env, AITEXT_METRICS_PORT: "0", AITEXT_MODEL: "local", AITEXT_REDIS_URL: "", ...env },
+    env: {
+      ...process.env,
+      AITEXT_METRICS_PORT: "0",
+      AITEXT_MODEL: "local",
+      AITEXT_REDIS_URL: "",
+      AITEXT_API_KEYS: `${TEST_API_KEY}:process+admin`,
+      AITEXT_ALLOW_UNAUTHENTICATED: "false",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.on("data", (d) => (log += d));

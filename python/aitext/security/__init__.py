@@ -1,0 +1,1 @@
+"""Who may call: API keys with scopes, per-key rate limits, TLS credentials."""

@@ -1,0 +1,70 @@
+"""One server interceptor: authenticate, check the method's scope, take a rate-limit token."""
+
+from __future__ import annotations
+
+import grpc
+
+from aitext.errors import RequestError
+from aitext.security.api_keys import KeyStore, presented_key
+from aitext.security.rate_limit import RateLimiter
+
+# Health and reflection stay open: load balancers and grpcurl need them without a key.
+OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+ADMIN_METHODS = frozenset({"/aitext.v1.TextService/InvalidateCache"})
+ANONYMOUS = "anonymous"
+
+
+def _refusal(handler: grpc.RpcMethodHandler, error: RequestError) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that only ends the call with `error`."""
+
+    async def refuse_unary(request, context):
+        await error.abort(context)
+
+    async def refuse_stream(request, context):
+        await error.abort(context)
+        yield  # makes this an async generator, as a streaming handler must be
+
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            refuse_stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    return grpc.unary_unary_rpc_method_handler(
+        refuse_unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
+class AccessInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, keys: KeyStore, limiter: RateLimiter, *, allow_unauthenticated: bool) -> None:
+        self._keys = keys
+        self._limiter = limiter
+        self._anonymous_ok = allow_unauthenticated and not len(keys)
+
+    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
+        if details.method.startswith(OPEN_PREFIXES):
+            return await continuation(details)
+        error = await self._check(details)
+        handler = await continuation(details)
+        if error is None or handler is None:
+            return handler
+        return _refusal(handler, error)
+
+    async def _check(self, details: grpc.HandlerCallDetails) -> RequestError | None:
+        if self._anonymous_ok:
+            identity = ANONYMOUS
+        else:
+            metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+            key = self._keys.authenticate(presented_key(metadata))
+            if key is None:
+                return RequestError(grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required (authorization: Bearer <key> or x-api-key)")
+            scope = "admin" if details.method in ADMIN_METHODS else "process"
+            if not key.allows(scope):
+                return RequestError(grpc.StatusCode.PERMISSION_DENIED, f"this API key lacks the {scope} scope")
+            identity = key.name
+        decision = await self._limiter.acquire(identity)
+        if not decision.allowed:
+            return RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"rate limit exceeded; retry in {decision.retry_after_seconds:.2f} s",
+                retry_after_seconds=decision.retry_after_seconds,
+            )
+        return None
