@@ -54,7 +54,8 @@ STOPWORDS = frozenset(
     there's these they they'd they'll they're they've this those though through thus to too under until up upon
     us very was wasn't we we'd we'll we're we've were weren't what what's when when's where where's whether
     which while who who's whom whose why why's will with within without won't would wouldn't yet you you'd
-    you'll you're you've your yours yourself yourselves one two also get got make made even well back still""".split()
+    you'll you're you've your yours yourself yourselves one two also get got make made even well back still
+    anyone everyone someone anything everything something nothing anybody everybody somebody""".split()
 )
 _QUESTION_WORDS = frozenset("what when where which who whom whose why how did does do is are was were".split())
 
@@ -73,7 +74,7 @@ def stem(word: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    return [t.lower() for t in _TOKEN.findall(text)]
+    return _TOKEN.findall(text.lower())
 
 
 def split_sentences(text: str) -> list[str]:
@@ -90,6 +91,11 @@ def split_sentences(text: str) -> list[str]:
     pieces.append(text[start:])
     sentences: list[str] = []
     for piece in pieces:
+        heading, newline, body = piece.lstrip().partition("\n")
+        if heading.startswith("#") and newline:
+            # A markdown heading is a line of its own, whatever follows it.
+            sentences.append(_WS.sub(" ", heading).strip())
+            piece = body
         for part in _bounded(piece):
             collapsed = _WS.sub(" ", part).strip()
             if collapsed:
@@ -178,7 +184,9 @@ class Analysis:
 
     def top_terms(self, count: int) -> list[str]:
         ranked = sorted(self.weights.items(), key=lambda item: (-item[1], item[0]))
-        return [self.surface.get(t, t) for t, _ in ranked if len(t) > 3][:count]
+        forms = (self.surface.get(t, t) for t, _ in ranked if len(t) > 3)
+        # Inflected verbs and adverbs make awkward question topics.
+        return [f for f in forms if not f.lower().endswith(("ed", "ing", "ly"))][:count]
 
 
 def _distinct(candidate: frozenset[str], chosen: list[frozenset[str]], threshold: float = 0.6) -> bool:
@@ -229,9 +237,10 @@ def key_points(document: str, max_points: int) -> list[str]:
 
 _COPULA = re.compile(
     r"^(?P<subject>(?:(?:The|This|That|These|Those|Its|His|Her|Their|Our|A|An)\s+)?[^\s,;:()\"“”]+"
-    r"(?:\s+[^\s,;:()\"“”]+){0,6}?)\s+(?P<verb>is|was|are|were)\s+(?P<rest>[^\n]+)$"
+    r"(?:\s+[^\s,;:()\"“”]+){0,3}?)\s+(?P<verb>is|was|are|were)\s+(?P<rest>[^\n]+)$"
 )
 _PRONOUN_SUBJECTS = frozenset("it this that these those they he she there here we you i which who what".split())
+_CLAUSE_WORDS = frozenset("where which that who whom when while because if".split())
 _YEAR = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
 _ENTITY = re.compile(r"\b[A-Z][\w’'-]*[a-z][\w’'-]*(?:\s+(?:(?:of|the|de|von|van)\s+)?(?:[A-Z][\w’'-]+|\d+\b))*")
 _NOT_ENTITIES = frozenset(
@@ -239,29 +248,39 @@ _NOT_ENTITIES = frozenset(
     "wednesday thursday friday saturday sunday".split()
 )
 _DETERMINERS = ("The ", "This ", "That ", "These ", "Those ", "A ", "An ", "Its ", "His ", "Her ", "Their ", "Our ")
+_IRREGULAR_PARTICIPLES = frozenset(
+    """built made found known called given taken seen done held kept left lost sold told thought brought bought
+    caught taught set put cut run won shown grown written driven chosen spoken broadcast born worn torn sent spent
+    paid laid led read heard meant understood begun drawn thrown flown frozen hidden ridden risen stolen""".split()
+)
+_PLACE_PREPOSITIONS = frozenset("in at on near inside outside under above below beside between".split())
+_NOUN_STARTS = frozenset("a an the one two three four five six seven eight nine ten its his her their our my".split())
 
 
-def _copula_question(sentence: str) -> str | None:
+def _copula_question(sentence: str, lower_words: frozenset[str]) -> str | None:
+    """A question the sentence answers, when it has the shape "<subject> is/was <something>"."""
     match = _COPULA.match(sentence.rstrip(".!?…"))
     if not match:
         return None
     subject, verb, rest = match["subject"], match["verb"], match["rest"]
-    first = subject.split()[0].lower()
-    if first in _PRONOUN_SUBJECTS or first in STOPWORDS and not subject.startswith(_DETERMINERS):
+    words = subject.split()
+    first = words[0].lower()
+    if first in _PRONOUN_SUBJECTS or (first in STOPWORDS and not subject.startswith(_DETERMINERS)):
         return None
-    if subject.startswith(_DETERMINERS):
+    if any(w.lower() in _CLAUSE_WORDS for w in words):
+        return None
+    if subject.startswith(_DETERMINERS) or first in lower_words:
         subject = subject[0].lower() + subject[1:]
-    participle = rest.split()[0]
-    if re.fullmatch(r"[a-z]{3,}(?:ed|en)", participle):
-        if _YEAR.search(rest):
-            return f"When {verb} {subject} {participle}?"
-        by = re.search(r"\bby\s+([A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*)", rest)
-        if by and participle.endswith("ed"):
-            return f"Who {participle} {subject}?"
-        return f"Why {verb} {subject} {participle}?"
-    if rest.split()[0].lower() in {"not", "also", "still", "now", "very", "too", "so"}:
+    head = rest.split()[0].lower().strip(",;:")
+    if head in {"not", "also", "still", "now", "very", "too", "so", "then"}:
         return None
-    return f"What {verb} {subject}?"
+    if head in _IRREGULAR_PARTICIPLES or re.fullmatch(r"[a-z]{3,}(?:ed|en)", head):
+        return f"{'When' if _YEAR.search(rest) else 'How'} {verb} {subject} {head}?"
+    if head in _PLACE_PREPOSITIONS:
+        return f"Where {verb} {subject}?"
+    if head in _NOUN_STARTS or head[0].isdigit():
+        return f"What {verb} {subject}?"
+    return f"What {verb} {subject} like?"
 
 
 def _entities(sentences: Iterable[str]) -> list[str]:
@@ -273,7 +292,7 @@ def _entities(sentences: Iterable[str]) -> list[str]:
             words = match.group(0).split()
             if match.start() == 0 and len(words) == 1:
                 continue
-            while words and (words[0].lower() in STOPWORDS or words[0].lower() in _NOT_ENTITIES):
+            while words and (words[0].lower() in STOPWORDS or words[0].lower().rstrip("s") in _NOT_ENTITIES):
                 words.pop(0)
             if not words or words[0][0].isdigit():
                 continue
@@ -295,13 +314,15 @@ def questions(document: str, num_questions: int) -> list[str]:
             found.append(question)
 
     ranked = analysis.ranked()
+    lower_words = frozenset(_LATIN_WORD.findall(document[:200_000]))
     for index in ranked[:200]:
-        if (question := _copula_question(analysis.sentences[index])) is not None:
+        if (question := _copula_question(analysis.sentences[index], lower_words)) is not None:
             add(question)
         if len(found) >= (num_questions + 1) // 2:
             break
     for entity in _entities(analysis.sentences[i] for i in sorted(ranked[:500]))[:num_questions]:
-        add(f"What does the text say about {entity}?")
+        named = f"the {entity}" if f"the {entity}" in document else entity
+        add(f"What does the text say about {named}?")
     templates = (
         "How does the text describe {}?",
         "Why does {} matter in the text?",
@@ -315,6 +336,8 @@ def questions(document: str, num_questions: int) -> list[str]:
     return found
 
 
+_ANAPHORA = re.compile(r"(?:This|These|That|Those|It|Its|They|Their|He|His|She|Her)\b")
+_PLACE = re.compile(r"\b(?:in|at|on|near|from|to|into|across|inside)\s+(?:the\s+)?[A-Z]")
 _NO_ANSWER = "The text does not contain an answer to this question."
 _MONTHS = frozenset(
     "january february march april may june july august september october november december".split()
@@ -345,7 +368,12 @@ def answer(document: str, question: str) -> str:
         score += _answer_type_bonus(kind, question.lower(), sentence)
         if score > best_score:
             best, best_score = index, score
-    return analysis.sentences[best] if best >= 0 else _NO_ANSWER
+    if best < 0:
+        return _NO_ANSWER
+    if best > 0 and _ANAPHORA.match(analysis.sentences[best]):
+        # "They splashed down in the Pacific." needs the sentence that says who "they" are.
+        return f"{analysis.sentences[best - 1]} {analysis.sentences[best]}"
+    return analysis.sentences[best]
 
 
 def _answer_type_bonus(kind: str, question: str, sentence: str) -> float:
@@ -357,6 +385,8 @@ def _answer_type_bonus(kind: str, question: str, sentence: str) -> float:
         return 1.0 if re.search(r"\d", sentence) else 0.0
     if kind in ("who", "whom", "whose"):
         return 0.5 if _ENTITY.search(sentence) else 0.0
+    if kind == "where":
+        return 0.5 if _PLACE.search(sentence) else 0.0
     return 0.0
 
 
