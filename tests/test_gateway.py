@@ -1,7 +1,6 @@
 """The Go gateway in front of real `aitext serve` processes: one result over gRPC, gRPC-Web and
-REST, and traffic that survives a backend being killed and comes back to it when it returns.
-
-The missing-API-key mapping (UNAUTHENTICATED / 401 on each path) waits for auth to exist.
+REST, the same UNAUTHENTICATED mapping on each without an API key, and traffic that survives a
+backend being killed and comes back to it when it returns.
 """
 
 from __future__ import annotations
@@ -11,8 +10,10 @@ import time
 
 import grpc
 import httpx
+import pytest
 from google.protobuf import json_format
 
+from aitext.config import Settings
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
@@ -56,6 +57,33 @@ def test_process_gives_the_same_result_over_grpc_grpcweb_and_rest(server_process
     assert native.key_points.points, native
     assert comparable(parse(web)) == comparable(native)
     assert comparable(parse(rest.json())) == comparable(native)
+
+
+@pytest.mark.skipif("allow_unauthenticated" not in Settings.model_fields, reason="the server has no API keys yet")
+def test_missing_api_key_is_unauthenticated_on_every_path(server_process_factory, gateway_factory, grpcweb_call):
+    key = "gateway-test-key"
+    server = server_process_factory(env={"AITEXT_ALLOW_UNAUTHENTICATED": "false", "AITEXT_API_KEYS": key})
+    gateway = gateway_factory([server.address])
+    wait_all_healthy(gateway)
+    request = json_format.MessageToDict(REQUEST)
+
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = pb_grpc.TextServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.Process(REQUEST, timeout=30)
+        assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert stub.Process(REQUEST, timeout=30, metadata=[("x-api-key", key)]).key_points.points
+
+    [web_missing] = grpcweb_call(gateway.url, "Process", request)
+    assert web_missing["error"]["code"] == "Unauthenticated"
+    [web_ok] = grpcweb_call(gateway.url, "Process", request, {"authorization": f"Bearer {key}"})
+    assert web_ok["keyPoints"]["points"]
+
+    rest_missing = httpx.post(f"{gateway.url}/v1/process", json=request, timeout=30)
+    assert rest_missing.status_code == 401
+    assert rest_missing.json()["code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    rest_ok = httpx.post(f"{gateway.url}/v1/process", json=request, headers={"x-api-key": key}, timeout=30)
+    assert rest_ok.status_code == 200, rest_ok.text
 
 
 def test_process_batch_streams_the_same_items_over_grpc_grpcweb_and_rest(

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -36,7 +37,7 @@ func validateComposeContent(path string, content []byte) error {
 	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  filepath.Dir(path),
 		ConfigFiles: []types.ConfigFile{{Filename: path, Content: content}},
-		Environment: types.Mapping{},
+		Environment: requiredVariables(content),
 	}, func(o *loader.Options) {
 		o.SetProjectName("aitext", true)
 		o.ResolvePaths = true
@@ -78,6 +79,18 @@ func validateComposeContent(path string, content []byte) error {
 	}
 	return nil
 }
+
+// requiredVariables gives each ${NAME:?message} or ${NAME?message} of the file a
+// placeholder value: the check is of the file's structure, not of one host's environment.
+func requiredVariables(content []byte) types.Mapping {
+	env := types.Mapping{}
+	for _, m := range requiredVariable.FindAllSubmatch(content, -1) {
+		env[string(m[1])] = "placeholder"
+	}
+	return env
+}
+
+var requiredVariable = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*):?\?`)
 
 func dockerfilePath(build *types.BuildConfig) string {
 	df := build.Dockerfile
