@@ -54,8 +54,8 @@ def invalid_argument(violations: list[tuple[str, str]]) -> RequestError:
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {summary}", violations=violations)
 
 
-def unavailable(message: str) -> RequestError:
-    return RequestError(grpc.StatusCode.UNAVAILABLE, message)
+def unavailable(message: str, *, retry_after_seconds: float | None = None) -> RequestError:
+    return RequestError(grpc.StatusCode.UNAVAILABLE, message, retry_after_seconds=retry_after_seconds)
 
 
 __all__ = ["RequestError", "invalid_argument", "unavailable"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,6 +21,8 @@ from aitext.validation import undecodable, validate_batch, validate_process
 from aitext.wire import UndecodableRequest
 
 log = logging.getLogger(__name__)
+# One line per request: ids, sizes, outcome and latency; never the text, the question or a key.
+request_log = logging.getLogger("aitext.requests")
 
 
 def as_request_error(exc: Exception) -> RequestError:
@@ -26,9 +30,24 @@ def as_request_error(exc: Exception) -> RequestError:
     if isinstance(exc, RequestError):
         return exc
     if isinstance(exc, ProviderUnavailable):
-        return unavailable(f"the model provider is unavailable: {exc}")
+        return unavailable(f"the model provider is unavailable: {exc}", retry_after_seconds=exc.retry_after)
     log.exception("unexpected failure", exc_info=exc)
     return RequestError(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def log_request(context: grpc.aio.ServicerContext, request, outcome: str, started: float) -> None:
+    if not request_log.isEnabledFor(logging.INFO):
+        return
+    request_id = dict(context.invocation_metadata() or ()).get("x-request-id") or uuid.uuid4().hex[:16]
+    operation = BY_ENUM[request.operation].name if getattr(request, "operation", None) in BY_ENUM else "-"
+    request_log.info(
+        "request_id=%s operation=%s text_len=%d outcome=%s latency_ms=%.2f",
+        request_id,
+        operation,
+        len(getattr(request, "text", "")),
+        outcome,
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 class TextService(pb_grpc.TextServiceServicer):
@@ -39,13 +58,18 @@ class TextService(pb_grpc.TextServiceServicer):
         self._cache = cache
 
     async def Process(self, request, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
+        started = time.perf_counter()
         try:
             if isinstance(request, UndecodableRequest):
                 raise undecodable(request.field, request.reason)
             valid = validate_process(request, self._settings)
-            return await self._pipeline.process(valid, timeout=context.time_remaining())
+            response = await self._pipeline.process(valid, timeout=context.time_remaining())
         except Exception as exc:
-            await as_request_error(exc).abort(context)
+            error = as_request_error(exc)
+            log_request(context, request, f"error:{error.code.name}", started)
+            await error.abort(context)
+        log_request(context, request, f"hit:{response.cache.tier}" if response.cache.hit else "miss", started)
+        return response
 
     async def ProcessBatch(self, request, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProcessBatchResponse]:
         try:
