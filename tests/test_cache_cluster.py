@@ -84,4 +84,26 @@ async def test_invalidate_operation_on_every_master(make_cache, redis_cluster, r
             assert remaining == KEYS_PER_OPERATION, op.name
     assert all(entry_key.split(":")[2] != "sentiment" for entry_key in cache.memory.keys())
     assert await cache.invalidate_all() == KEYS_PER_OPERATION * (len(OPERATIONS) - 1)
-    assert all(keys == [] for keys in _keys_by_node(redis_cluster).values())
+    assert all(keys == [] for keys in _keys_by_node(redis_cluster, "ai_cache:*").values())
+
+
+async def test_invalidation_reaches_other_processes_through_the_cluster(make_cache, redis_cluster_nodes):
+    import asyncio
+    import time
+
+    nodes = ",".join(redis_cluster_nodes)
+    a = await make_cache(redis_cluster_nodes=nodes)
+    b = await make_cache(redis_cluster_nodes=nodes)
+    model = Model()
+    for cache in (a, b):
+        for i in range(10):
+            await cache.get_or_compute(
+                key_of("questions", f"q{i}"), operation="questions", text_len=5, control=NO_CONTROL,
+                compute=model.compute("questions"),
+            )
+    assert len(b.memory) == 10 and model.calls == 10
+    assert await a.invalidate_operation("questions") == 10
+    deadline = time.monotonic() + 5
+    while len(b.memory):
+        assert time.monotonic() < deadline, "B kept its entries"
+        await asyncio.sleep(0.02)

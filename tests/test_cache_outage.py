@@ -110,3 +110,35 @@ async def test_invalidation_reports_a_down_redis(make_cache, own_redis: RedisPro
         except ConnectionError:
             continue
         raise AssertionError("invalidation against a dead Redis must not report success")
+
+
+async def _wait_until(condition, what: str, seconds: float = RECOVERY_DEADLINE_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not within {seconds}s"
+        await asyncio.sleep(0.02)
+
+
+async def test_memory_survives_a_redis_restart_without_invalidations(make_cache, own_redis: RedisProcess):
+    cache = await make_cache(redis_url=own_redis.url)
+    model = Model()
+    for i in range(5):
+        await ask(cache, model, "qa", f"kept {i}")
+    own_redis.kill()
+    await ask(cache, model, "qa", "noticed")  # the failure that opens the circuit
+    own_redis.start()
+    await _wait_until(lambda: cache.redis_available and cache.redis.subscribed.is_set(), "resubscription")
+    await asyncio.sleep(0.2)  # let the missed-invalidation check finish
+    assert [(await ask(cache, model, "qa", f"kept {i}")).tier for i in range(5)] == ["memory"] * 5
+
+
+async def test_missed_invalidation_while_unsubscribed_clears_memory(make_cache, own_redis: RedisProcess):
+    cache = await make_cache(redis_url=own_redis.url)
+    model = Model()
+    for i in range(5):
+        await ask(cache, model, "qa", f"stale {i}")
+    # Another process invalidated while this one's subscription was down: it SET a new token.
+    own_redis.cli("SET", "ai_cache.invalidation-token", "someone-else")
+    assert int(own_redis.cli("CLIENT", "KILL", "TYPE", "pubsub")) == 1
+    await _wait_until(lambda: len(cache.memory) == 0, "memory cleared after the missed invalidation")
+    assert cache.redis_available  # only the subscription broke

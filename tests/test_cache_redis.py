@@ -431,3 +431,29 @@ async def test_metric_labels_stay_bounded(make_cache):
     for i in range(50):
         cache.observe_key_latency(i, f"backend-{i}", 1e-6)
     assert {k.backend for k in stats(cache).key_latency} == {"other"}
+
+
+async def _wait_until(condition, what: str, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not within {seconds}s"
+        await asyncio.sleep(0.02)
+
+
+async def test_invalidation_clears_the_memory_of_other_processes(make_cache, redis_url):
+    """Worker A invalidates; worker B sharing Redis drops the same entries from its own L1."""
+    a = await make_cache(redis_url=redis_url)
+    b = await make_cache(redis_url=redis_url)
+    await _fill_every_operation(a, per_operation=3)
+    await _fill_every_operation(b, per_operation=3)  # B's L1 now holds all 15 (promoted from Redis)
+    assert len(b.memory) == 15
+
+    await a.invalidate_operation("qa")
+    await _wait_until(lambda: len(b.memory) == 12, "B dropping its qa entries")
+    assert all(key.split(":")[2] != "qa" for key in b.memory.keys())
+
+    await a.invalidate_key(key_of("summarize", "text 0"))
+    await _wait_until(lambda: key_of("summarize", "text 0") not in b.memory, "B dropping one key")
+
+    await a.invalidate_all()
+    await _wait_until(lambda: len(b.memory) == 0, "B clearing its memory")

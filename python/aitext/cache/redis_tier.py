@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -82,6 +83,8 @@ class RedisTier:
         self._on_error = on_error
         self._owns_client = owns_client
         self._reconnect: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
         self._reported: bool | None = None
 
     async def start(self) -> None:
@@ -94,17 +97,18 @@ class RedisTier:
             self._came_up()
 
     async def close(self) -> None:
-        if self._reconnect is not None:
-            self._reconnect.cancel()
-            await asyncio.gather(self._reconnect, return_exceptions=True)
-            self._reconnect = None
+        for task in (self._reconnect, self._listener):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._reconnect = self._listener = None
         if self._owns_client:
             await self.client.aclose()
 
     async def get(self, key: str) -> bytes | None:
         return await self._call(lambda: self.client.get(key))
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None) -> None:
         await self._call(lambda: self.client.set(key, value, ex=ttl_seconds))
 
     async def delete(self, *keys: str) -> int:
@@ -131,6 +135,44 @@ class RedisTier:
             return deleted
 
         return int(await self._call(run))
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self._call(lambda: self.client.publish(channel, message))
+
+    def subscribe(self, channel: str, on_message: Callable[[str], None], on_gap: Callable[[], None]) -> None:
+        """Delivers `channel`'s messages to on_message, resubscribing with backoff after Redis failures.
+
+        on_gap runs whenever a subscription starts after a failure: messages may have been missed.
+        """
+        self.subscribed = asyncio.Event()
+        self._listener = asyncio.get_running_loop().create_task(self._listen(channel, on_message, on_gap))
+
+    async def _listen(self, channel: str, on_message: Callable[[str], None], on_gap: Callable[[], None]) -> None:
+        delay = self._backoff_initial
+        interrupted = False
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(channel)
+                if interrupted:
+                    on_gap()
+                self.subscribed.set()
+                delay = self._backoff_initial
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        on_message(message["data"].decode("utf-8", errors="replace"))
+            except REDIS_FAILURES as exc:
+                log.debug("invalidation subscription lost (%s); resubscribing", exc)
+                interrupted = True
+                self.subscribed.clear()
+            finally:
+                try:
+                    await pubsub.aclose()
+                except REDIS_FAILURES:
+                    pass
+            await asyncio.sleep(delay + random.uniform(0, self._backoff_initial))
+            delay = min(delay * 2, self._backoff_max)
 
     async def _call(self, command: Callable[[], Awaitable[Any]]) -> Any:
         if not self.available:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -100,6 +101,13 @@ class ResponseCache:
             available=lambda: 1.0 if self.redis_available else 0.0,
         )
         self._evictions_seen = 0
+        # Processes sharing Redis announce invalidations on this channel, so each clears its own L1.
+        # Each announcement carries a fresh token, also SET under the token key: a process whose
+        # subscription was interrupted compares tokens to learn whether it missed one.
+        self._invalidation_channel = f"{self._namespace}:invalidations"
+        self._token_key = f"{self._namespace}.invalidation-token"  # outside "{namespace}:*"
+        self._last_token: bytes | None = None
+        self._gap_check: asyncio.Task[None] | None = None
         self._flights: dict[str, asyncio.Task[_Found]] = {}
 
     # --- lifecycle ---
@@ -109,11 +117,21 @@ class ResponseCache:
         publish(self.metrics)
         if self.redis is not None:
             await self.redis.start()
+            self.redis.subscribe(self._invalidation_channel, self._on_invalidation, self._on_subscription_gap)
+            if self.redis.available:
+                # So an invalidation published right after start() is not missed.
+                try:
+                    await asyncio.wait_for(self.redis.subscribed.wait(), self._settings.redis_timeout_seconds)
+                    self._last_token = await self.redis.get(self._token_key)
+                except (TimeoutError, Unavailable):
+                    pass
         elif self._set_cache_health is not None:
             self._set_cache_health(True)
 
     async def close(self) -> None:
         flights = list(self._flights.values())
+        if self._gap_check is not None:
+            flights.append(self._gap_check)
         for task in flights:
             task.cancel()
         await asyncio.gather(*flights, return_exceptions=True)
@@ -275,18 +293,57 @@ class ResponseCache:
         if self.redis is None:
             return in_memory
         try:
-            return await self.redis.delete(key)
+            deleted = await self.redis.delete(key)
         except Unavailable as exc:
             raise ConnectionError(f"redis unavailable, cache entry not invalidated: {exc}") from exc
+        await self._broadcast(f"key:{key}")
+        return deleted
 
     async def _invalidate(self, pattern: str, operation: str | None) -> int:
         in_memory = self.memory.clear() if operation is None else self.memory.delete_operation(operation)
         if self.redis is None:
             return in_memory
         try:
-            return await self.redis.delete_matching(pattern)
+            deleted = await self.redis.delete_matching(pattern)
         except Unavailable as exc:
             raise ConnectionError(f"redis unavailable, cache not invalidated: {exc}") from exc
+        await self._broadcast("all" if operation is None else f"op:{operation}")
+        return deleted
+
+    async def _broadcast(self, message: str) -> None:
+        # After the Redis delete, so no other process re-promotes an entry that is about to go.
+        token = uuid.uuid4().hex
+        try:
+            await self.redis.set(self._token_key, token.encode(), None)
+            await self.redis.publish(self._invalidation_channel, f"{token} {message}")
+        except Unavailable:
+            log.warning("invalidation %r not broadcast; other processes' memory tiers keep it until TTL", message)
+
+    def _on_invalidation(self, announcement: str) -> None:
+        token, _, message = announcement.partition(" ")
+        self._last_token = token.encode()
+        kind, _, target = message.partition(":")
+        if kind == "all":
+            self.memory.clear()
+        elif kind == "op":
+            self.memory.delete_operation(target)
+        elif kind == "key":
+            self.memory.delete(target)
+
+    def _on_subscription_gap(self) -> None:
+        if self._gap_check is None or self._gap_check.done():
+            self._gap_check = asyncio.get_running_loop().create_task(self._check_missed_invalidations())
+
+    async def _check_missed_invalidations(self) -> None:
+        try:
+            token = await self.redis.get(self._token_key)
+        except Unavailable:
+            token = b"unknown"
+        # None: nobody invalidated since Redis (re)started, and invalidations fail while it is down.
+        if token is not None and token != self._last_token:
+            dropped = self.memory.clear()
+            log.info("missed an invalidation while unsubscribed; dropped %d memory entries", dropped)
+        self._last_token = token
 
     # --- monitoring ---
 
