@@ -2,13 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
 	"github.com/rs/cors"
 
@@ -21,6 +25,7 @@ type config struct {
 	AllowedOrigins  []string
 	HealthInterval  time.Duration
 	ConnsPerBackend int
+	MaxMessageBytes int // 0: 64 MiB
 }
 
 // gateway serves gRPC, gRPC-Web, Connect and REST/JSON (from the google.api.http
@@ -31,6 +36,9 @@ type gateway struct {
 }
 
 func newGateway(cfg config) (*gateway, error) {
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 64 << 20
+	}
 	p, err := newPool(cfg.Backends, cfg.ConnsPerBackend, cfg.HealthInterval)
 	if err != nil {
 		return nil, err
@@ -42,13 +50,14 @@ func newGateway(cfg config) (*gateway, error) {
 		},
 		Transport:     p,
 		FlushInterval: -1, // stream every message as it arrives
-		ErrorHandler:  writeUnavailable,
+		ErrorHandler:  writeProxyError,
 	}
 	transcoder, err := vanguard.NewTranscoder(
 		[]*vanguard.Service{vanguard.NewService(
 			aitextv1.TextService_ServiceDesc.ServiceName, proxy,
 			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
+			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxMessageBytes, math.MaxUint32))), //nolint:gosec
 		)},
 		// Health, reflection and any other gRPC service pass through untouched.
 		vanguard.WithUnknownHandler(grpcOnly(proxy)),
@@ -71,7 +80,7 @@ func newGateway(cfg config) (*gateway, error) {
 		_ = json.NewEncoder(w).Encode(p.status())
 	})
 	withCORS := corsHandler(cfg.AllowedOrigins)
-	mux.Handle("POST "+restBatchPath, withCORS.Handler(restJSONByDefault(restBatchHandler(p))))
+	mux.Handle("POST "+restBatchPath, withCORS.Handler(restJSONByDefault(restBatchHandler(p, int64(cfg.MaxMessageBytes)))))
 	mux.Handle("/", withCORS.Handler(restJSONByDefault(transcoder)))
 	p.start()
 	return &gateway{pool: p, handler: mux}, nil
@@ -121,12 +130,23 @@ func grpcOnly(next http.Handler) http.Handler {
 	})
 }
 
-// writeUnavailable answers a request no backend took as a trailers-only gRPC
-// response; vanguard turns it into the client's protocol (HTTP 503 for REST).
-func writeUnavailable(w http.ResponseWriter, r *http.Request, err error) {
-	slog.Warn("proxy error", "path", r.URL.Path, "err", err)
+// writeProxyError answers a request that reached no backend as a trailers-only
+// gRPC response, which vanguard turns into the client's protocol: UNAVAILABLE
+// (HTTP 503) when no backend could take it, or the transcoder's own code (such as
+// RESOURCE_EXHAUSTED for a message over the limit).
+func writeProxyError(w http.ResponseWriter, r *http.Request, err error) {
+	code := connect.CodeUnavailable
+	var cerr *connect.Error
+	switch {
+	case errors.As(err, &cerr):
+		code = cerr.Code()
+	case r.Context().Err() != nil:
+		code = connect.CodeCanceled
+	default:
+		slog.Warn("proxy error", "path", r.URL.Path, "err", err)
+	}
 	w.Header().Set("Content-Type", "application/grpc")
-	w.Header().Set("Grpc-Status", "14")
+	w.Header().Set("Grpc-Status", strconv.Itoa(int(code)))
 	w.Header().Set("Grpc-Message", url.PathEscape("gateway: "+err.Error()))
 	w.WriteHeader(http.StatusOK)
 }

@@ -531,3 +531,27 @@ func TestCORSAllowsConfiguredOriginsWithGRPCWebHeaders(t *testing.T) {
 		t.Errorf("exposed headers: %q", exposed)
 	}
 }
+
+func TestRequestsOverTheMessageLimitAreRefused(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b), MaxMessageBytes: 1024})
+	big := `{"text":"` + strings.Repeat("x", 4096) + `"}`
+	for _, path := range []string{"/v1/process", "/v1/process:batch"} {
+		body := big
+		if strings.HasSuffix(path, "batch") {
+			body = `{"requests":[` + big + `]}`
+		}
+		resp, err := http.Post(url+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("%s: a 4 KiB body over a 1 KiB limit: status %d, %s", path, resp.StatusCode, raw)
+		}
+	}
+	if !backendStatuses(t, url)[b.addr].Healthy {
+		t.Error("a client's oversized request marked the backend down")
+	}
+}

@@ -33,6 +33,7 @@ func run(args []string) error {
 		"comma-separated origins browsers may call from, or * (env AITEXT_GATEWAY_ALLOWED_ORIGINS; empty: no CORS)")
 	interval := fs.Duration("health-interval", time.Second, "period of the grpc.health.v1 checks of each backend")
 	conns := fs.Int("conns-per-backend", 4, "HTTP/2 connections per backend, spread over its SO_REUSEPORT workers")
+	maxMessage := fs.Int("max-message-bytes", 64<<20, "largest request message the gateway buffers to transcode")
 	probe := fs.String("probe", "", "GET this URL, exit 0 on 200 and 1 otherwise (container healthcheck; no shell needed)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,6 +46,7 @@ func run(args []string) error {
 		AllowedOrigins:  splitList(*origins),
 		HealthInterval:  *interval,
 		ConnsPerBackend: *conns,
+		MaxMessageBytes: *maxMessage,
 	}
 	gw, err := newGateway(cfg)
 	if err != nil {

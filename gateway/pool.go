@@ -198,8 +198,8 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if req.Context().Err() != nil {
-			return nil, err
+		if req.Context().Err() != nil || (body != nil && body.failed()) {
+			return nil, err // the client's doing, not the backend's
 		}
 		b.failures.Add(1)
 		b.setHealthy(false, err.Error())
@@ -219,8 +219,9 @@ func isDialError(err error) bool {
 // could not be reached: it records whether any byte was consumed, and leaves
 // closing the original body to the server that owns it.
 type trackingBody struct {
-	r    io.Reader
-	read atomic.Bool
+	r       io.Reader
+	read    atomic.Bool
+	readErr atomic.Bool // reading the request failed (too large, malformed, client gone)
 }
 
 func (t *trackingBody) Read(p []byte) (int, error) {
@@ -228,8 +229,13 @@ func (t *trackingBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		t.read.Store(true)
 	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.readErr.Store(true)
+	}
 	return n, err
 }
+
+func (t *trackingBody) failed() bool { return t.readErr.Load() }
 
 func (t *trackingBody) Close() error { return nil }
 

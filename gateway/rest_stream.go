@@ -25,9 +25,7 @@ const restBatchPath = "/v1/process:batch"
 // forwardedHeaders are the request headers the REST stream passes on as metadata.
 var forwardedHeaders = []string{"Authorization", "X-Api-Key", "X-Request-Id", "Grpc-Timeout"}
 
-const maxBatchBodyBytes = 64 << 20
-
-func restBatchHandler(transport http.RoundTripper) http.Handler {
+func restBatchHandler(transport http.RoundTripper, maxBodyBytes int64) http.Handler {
 	client := connect.NewClient[aitextv1.ProcessBatchRequest, aitextv1.ProcessBatchResponse](
 		&http.Client{Transport: transport},
 		"http://backend/"+aitextv1.TextService_ServiceDesc.ServiceName+"/ProcessBatch",
@@ -35,9 +33,13 @@ func restBatchHandler(transport http.RoundTripper) http.Handler {
 	)
 	marshal := protojson.MarshalOptions{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBodyBytes))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 		if err != nil {
-			writeRESTError(w, connect.NewError(connect.CodeInvalidArgument, err))
+			code := connect.CodeInvalidArgument
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				code = connect.CodeResourceExhausted
+			}
+			writeRESTError(w, connect.NewError(code, err))
 			return
 		}
 		req := &aitextv1.ProcessBatchRequest{}
