@@ -555,3 +555,19 @@ func TestRequestsOverTheMessageLimitAreRefused(t *testing.T) {
 		t.Error("a client's oversized request marked the backend down")
 	}
 }
+
+func TestNoAllowedOriginsMeansNoCORSHeaders(t *testing.T) {
+	a := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(a)})
+	req, _ := http.NewRequest(http.MethodOptions, url+"/v1/process", nil)
+	req.Header.Set("Origin", "http://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("Access-Control-Allow-Origin %q without --allowed-origins", got)
+	}
+}
