@@ -12,7 +12,7 @@ if HERE not in sys.path:
 
 import ui  # noqa: E402
 
-st.set_page_config(page_title="aitext", page_icon="📝", layout="wide")
+st.set_page_config(page_title="aitext", page_icon=":material/article:", layout="wide")
 
 context = ui.load_context()
 st.session_state["_aitext_context"] = context
@@ -20,9 +20,9 @@ ui.sidebar(context)
 
 page = st.navigation(
     [
-        st.Page("pages/process.py", title="Process", icon="📝", default=True),
-        st.Page("pages/batch.py", title="Batch", icon="📚"),
-        st.Page("pages/cache.py", title="Cache & performance", icon="📊"),
+        st.Page("views/process.py", title="Process", icon=":material/article:", default=True),
+        st.Page("views/batch.py", title="Batch", icon=":material/library_books:"),
+        st.Page("views/cache.py", title="Cache & performance", icon=":material/monitoring:"),
     ]
 )
 page.run()

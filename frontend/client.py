@@ -223,14 +223,14 @@ class Client:
         request = pb.InvalidateCacheRequest(all=True) if everything else pb.InvalidateCacheRequest(operation=operation)
         return self._call(self._stub.InvalidateCache, request, 30).deleted
 
-    def health(self, service: str = "") -> str:
-        """SERVING, NOT_SERVING, SERVICE_UNKNOWN, ... or UNREACHABLE (never raises)."""
+    def health(self, service: str = "") -> tuple[str, ServiceError | None]:
+        """(SERVING / NOT_SERVING / SERVICE_UNKNOWN / UNREACHABLE / a status code name, the failure if any)."""
         try:
             response = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=3)
         except grpc.RpcError as error:
             failed = ServiceError.from_rpc_error(error, self.address)
-            return "UNREACHABLE" if failed.kind in ("unreachable", "timeout") else failed.code.name
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            return ("UNREACHABLE" if failed.kind in ("unreachable", "timeout") else failed.code.name), failed
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status), None
 
 
 def connect(settings: Settings | None = None) -> Client:

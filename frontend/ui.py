@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 from google.protobuf import json_format
 
-from client import CACHE_HEALTH_NAME, Client, ServiceError, connect
+from client import CACHE_HEALTH_NAME, Client, ServiceError, Settings, connect
 from aitext.v1 import aitext_pb2 as pb
 
+# Streamlit's bundled Material icons render everywhere; emoji need a colour-emoji font.
 _ERROR_ICONS = {
-    "unreachable": "🔌",
-    "unauthenticated": "🔑",
-    "permission_denied": "🔒",
-    "rate_limited": "⏳",
-    "invalid_argument": "✏️",
+    "unreachable": ":material/cloud_off:",
+    "unauthenticated": ":material/key_off:",
+    "permission_denied": ":material/lock:",
+    "rate_limited": ":material/hourglass_top:",
+    "invalid_argument": ":material/edit:",
+}
+_OTHER_ERROR_ICON = ":material/error:"
+_HEALTH_MARKS = {
+    "SERVING": ":green[:material/check_circle:]",
+    "NOT_SERVING": ":orange[:material/warning:]",
+    "UNREACHABLE": ":red[:material/cancel:]",
 }
 
 
@@ -26,14 +33,27 @@ class Context:
     client: Client
     operations: pb.ListOperationsResponse | None
     error: ServiceError | None
+    health: dict[str, str]
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _operations(address: str, api_key: str) -> pb.ListOperationsResponse:
+    # Cached so that reruns (every click) do not spend the API key's rate-limit tokens.
+    return Client(address, replace(Settings.from_env(), api_key=api_key)).list_operations()
 
 
 def load_context() -> Context:
+    """Health first (open, no rate limit); ListOperations only when the service answers."""
     client = connect()
+    overall, failure = client.health("")
+    cache, _ = client.health(CACHE_HEALTH_NAME) if failure is None else (overall, None)
+    health = {"": overall, CACHE_HEALTH_NAME: cache}
+    if overall == "UNREACHABLE":
+        return Context(client, None, failure, health)
     try:
-        return Context(client, client.list_operations(), None)
+        return Context(client, _operations(client.address, client.settings.api_key), None, health)
     except ServiceError as error:
-        return Context(client, None, error)
+        return Context(client, None, error, health)
 
 
 def context() -> Context:
@@ -47,12 +67,13 @@ def require_operations() -> tuple[Client, pb.ListOperationsResponse]:
     ctx = context()
     if ctx.operations is None:
         show_error(ctx.error)
+        st.button("Retry", icon=":material/refresh:", key="retry_service")
         st.stop()
     return ctx.client, ctx.operations
 
 
 def show_error(error: ServiceError) -> None:
-    icon = _ERROR_ICONS.get(error.kind, "🚨")
+    icon = _ERROR_ICONS.get(error.kind, _OTHER_ERROR_ICON)
     if error.kind == "rate_limited":
         st.warning(error.headline, icon=icon)
     else:
@@ -63,11 +84,11 @@ def field_error(error: ServiceError | None, *fields: str) -> None:
     """Shows the INVALID_ARGUMENT violation of a field right under its widget."""
     description = error.violation_for(*fields) if error is not None else None
     if description:
-        st.error(f"{fields[0].replace('_', ' ').capitalize()} {description}", icon="✏️")
+        st.error(f"{fields[0].replace('_', ' ').capitalize()} {description}", icon=_ERROR_ICONS["invalid_argument"])
 
 
 def health_line(label: str, status: str) -> str:
-    mark = {"SERVING": "🟢", "NOT_SERVING": "🟠", "UNREACHABLE": "🔴"}.get(status, "⚪")
+    mark = _HEALTH_MARKS.get(status, ":gray[:material/help:]")
     return f"{mark} {label}: **{status.lower().replace('_', ' ')}**"
 
 
@@ -78,13 +99,11 @@ def sidebar(ctx: Context) -> None:
     st.sidebar.markdown(f"Address: `{client.address}`")
     if client.address != settings.service_address:
         st.sidebar.caption(f"{settings.service_address} is unreachable; using the fallback address.")
-    st.sidebar.markdown(health_line("Service", client.health("")))
-    st.sidebar.markdown(health_line("Cache", client.health(CACHE_HEALTH_NAME)))
+    st.sidebar.markdown(health_line("Service", ctx.health[""]))
+    st.sidebar.markdown(health_line("Cache", ctx.health[CACHE_HEALTH_NAME]))
     model = ctx.operations.model if ctx.operations else "unknown"
     st.sidebar.markdown(f"Model: `{model}`")
     st.sidebar.caption("API key: " + ("set (AITEXT_UI_API_KEY)" if settings.api_key else "none"))
-    if ctx.error is not None:
-        st.sidebar.error(ctx.error.headline, icon=_ERROR_ICONS.get(ctx.error.kind, "🚨"))
 
 
 def operation_label(info: pb.OperationInfo) -> str:
@@ -181,6 +200,14 @@ def render_response(response: pb.ProcessResponse) -> None:
     if response.cache.key:
         age = f", cached {response.cache.age_seconds:.0f} s ago" if response.cache.hit else ""
         st.caption(f"Cache key `{response.cache.key}`{age}")
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return ""
 
 
 def to_json(message) -> str:

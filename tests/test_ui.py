@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
-from tests.fixtures.server import ServerProcess
+import pytest
+
+from tests.fixtures.server import ServerProcess, spawn_server
 from tests.fixtures.ui import APP, free_port, point_ui_at
 
 SAMPLE = "Product review"
@@ -40,8 +43,8 @@ def test_sidebar_shows_the_service_address_health_and_model(app, ui_server: Serv
     no_exception(at)
     sidebar = [m.value for m in at.sidebar.markdown]
     assert f"Address: `{ui_server.address}`" in sidebar
-    assert "🟢 Service: **serving**" in sidebar
-    assert "🟢 Cache: **serving**" in sidebar
+    assert ":green[:material/check_circle:] Service: **serving**" in sidebar
+    assert ":green[:material/check_circle:] Cache: **serving**" in sidebar
     assert "Model: `local`" in sidebar
 
 
@@ -106,7 +109,7 @@ def test_qa_without_a_question_shows_the_error_under_the_question_field(app):
 
 def test_a_batch_of_five_fills_the_progress_bar_and_the_table(app):
     at = app.run()
-    at.switch_page("pages/batch.py").run()
+    at.switch_page("views/batch.py").run()
     lines = ["The team shipped the release on time.", "Nobody liked the new logo.", "Rain is expected tomorrow."]
     at.text_area(key="batch_text").input("\n".join(lines))
     at.file_uploader(key="batch_files").set_value(
@@ -137,7 +140,7 @@ def test_the_dashboard_shows_hits_after_requests(app):
     at = process(app.run(), f"Dashboards count hits. {uuid.uuid4()}")
     at.button(key="process_run").click().run()
     assert metrics(at)["Cache"] == "hit (memory)"
-    at.switch_page("pages/cache.py").run()
+    at.switch_page("views/cache.py").run()
     no_exception(at)
     shown = metrics(at)
     assert int(shown["Hits"].replace(",", "")) > 0
@@ -152,7 +155,7 @@ def test_the_dashboard_shows_hits_after_requests(app):
 
 def test_invalidate_needs_confirmation_then_deletes(app):
     at = process(app.run(), f"Invalidate me. {uuid.uuid4()}", operation="sentiment")
-    at.switch_page("pages/cache.py").run()
+    at.switch_page("views/cache.py").run()
     at.selectbox(key="cache_target").set_value("sentiment").run()
     assert at.button(key="cache_invalidate").disabled
     at.checkbox(key="cache_confirm").check().run()
@@ -180,11 +183,11 @@ def test_a_stopped_service_shows_unreachable_not_a_traceback(server_process_fact
     # AppTest keeps the sidebar of an st.navigation app only on an instance's first run.
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     no_exception(at)
-    assert "🔴 Service: **unreachable**" in [m.value for m in at.sidebar.markdown]
+    assert ":red[:material/cancel:] Service: **unreachable**" in [m.value for m in at.sidebar.markdown]
     assert at.main.error[0].value.startswith(f"Service unreachable at {server.address}")
 
     # Every page says so, and none shows a traceback.
-    for page in ("pages/batch.py", "pages/cache.py"):
+    for page in ("views/batch.py", "views/cache.py"):
         at.switch_page(page).run()
         no_exception(at)
         assert any(e.value.startswith("Service unreachable at") for e in at.main.error), page
@@ -202,3 +205,59 @@ def test_falls_back_to_the_server_when_the_gateway_is_unreachable(ui_server: Ser
     at = process(at, "Fallbacks keep the UI useful.")
     no_exception(at)
     assert [s.value for s in at.subheader] == ["Summary"]
+
+
+PROCESS_KEY = "ui-test-process-key"
+LIMITED_KEY = "ui-test-limited-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory):
+    """A server that needs API keys and allows each key 5 requests (refilled at 1 per 1000 s)."""
+    env = {
+        "AITEXT_ALLOW_UNAUTHENTICATED": "false",
+        "AITEXT_API_KEYS": f"{PROCESS_KEY}:process,{LIMITED_KEY}:process",
+        "AITEXT_RATE_LIMIT_BURST": "5",
+        "AITEXT_RATE_LIMIT_PER_SECOND": "0.001",
+    }
+    server = spawn_server(tmp_path_factory.mktemp("keyed-server"), env=env)
+    yield server
+    server.terminate()
+
+
+def keyed_app(server: ServerProcess, monkeypatch, key: str | None):
+    from streamlit.testing.v1 import AppTest
+
+    point_ui_at(monkeypatch, server.address)
+    if key:
+        monkeypatch.setenv("AITEXT_UI_API_KEY", key)
+    return AppTest.from_file(str(APP), default_timeout=30)
+
+
+def test_without_an_api_key_the_app_says_to_set_one(keyed_server, monkeypatch):
+    at = keyed_app(keyed_server, monkeypatch, None).run()
+    no_exception(at)
+    assert at.main.error[0].value.startswith("Not authenticated: set AITEXT_UI_API_KEY")
+    assert ":green[:material/check_circle:] Service: **serving**" in [m.value for m in at.sidebar.markdown]
+
+
+def test_invalidate_with_a_process_key_says_an_admin_key_is_needed(keyed_server, monkeypatch):
+    at = keyed_app(keyed_server, monkeypatch, PROCESS_KEY).run()
+    assert "API key: set (AITEXT_UI_API_KEY)" in [c.value for c in at.sidebar.caption]
+    at.switch_page("views/cache.py").run()  # every run of the dashboard reads the stats: 4 of 5 requests
+    at.checkbox(key="cache_confirm").check().run()
+    at.button(key="cache_invalidate").click().run()
+    no_exception(at)
+    assert not at.main.warning, "not rate limited yet"
+    assert at.main.error[0].value.startswith("Permission denied: this needs an admin API key")
+
+
+def test_rate_limited_requests_say_when_to_retry(keyed_server, monkeypatch):
+    at = keyed_app(keyed_server, monkeypatch, LIMITED_KEY).run()  # ListOperations: 1 of 5
+    for n in (1, 2, 3, 4):
+        at = process(at, f"Request number {n}.")
+        assert metrics(at)["Model"] == "local", [e.value for e in at.error]
+    at = process(at, "One request too many.")
+    no_exception(at)
+    (warning,) = at.main.warning
+    assert re.match(r"Rate limited: retry in \d+ s\.", warning.value), warning.value

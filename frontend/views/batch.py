@@ -1,5 +1,6 @@
 """Many texts, one operation; results stream in and advance the progress bar."""
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -21,7 +22,7 @@ items += [(f.name, f.getvalue().decode("utf-8", errors="replace")) for f in file
 too_many = len(items) > operations.max_batch_items
 st.caption(f"{len(items)} texts (at most {operations.max_batch_items} a batch)")
 if too_many:
-    st.error(f"Too many texts: a batch takes at most {operations.max_batch_items}.", icon="✏️")
+    st.error(f"Too many texts: a batch takes at most {operations.max_batch_items}.", icon=":material/edit:")
 
 operation, options, question = ui.operation_inputs(operations, "batch", outcome.error if outcome else None)
 
@@ -47,7 +48,7 @@ if outcome is not None:
         ui.show_error(outcome.error)
     failed_items = sum(row["status"] not in ("ok", "not run") for row in outcome.rows)
     st.caption(f"{outcome.operation}: {outcome.done - failed_items} succeeded, {failed_items} failed")
-    st.dataframe(outcome.rows, column_order=COLUMNS, hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(outcome.rows, columns=COLUMNS), hide_index=True, width="stretch")
     json_col, csv_col = st.columns(2)
     json_col.download_button("Download JSON", outcome.json(), file_name="aitext-batch.json",
                              mime="application/json", key="batch_json")

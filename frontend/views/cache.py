@@ -30,8 +30,8 @@ lookups.metric("Lookups", f"{memory_lookups:,}")
 compression.metric("Compression ratio", f"{stats.compression_ratio:.2f}", help="Stored bytes over uncompressed bytes")
 
 l1, redis, backend, circuit = st.columns(4)
-l1.metric("L1 (memory) size", f"{stats.memory_bytes / 2**20:.2f} MiB",
-          help=f"{stats.memory_entries:,} entries; budget {stats.memory_max_bytes / 2**20:.0f} MiB")
+l1.metric("L1 (memory) size", ui.human_bytes(stats.memory_bytes),
+          help=f"{stats.memory_entries:,} entries; budget {ui.human_bytes(stats.memory_max_bytes)}")
 redis_state = "not used" if stats.redis_mode in ("", "none") else (
     f"{stats.redis_mode}: {'up' if stats.redis_available else 'DOWN'}")
 redis.metric("Redis (L2)", redis_state)
@@ -39,7 +39,8 @@ backend.metric("Key backend", stats.key_backend or "?")
 circuit.metric("Provider circuit", stats.provider_circuit or "?")
 if stats.memory_max_bytes:
     st.progress(min(stats.memory_bytes / stats.memory_max_bytes, 1.0),
-                text=f"L1: {stats.memory_entries:,} entries, {stats.memory_bytes:,} of {stats.memory_max_bytes:,} bytes")
+                text=f"L1: {stats.memory_entries:,} entries, {ui.human_bytes(stats.memory_bytes)} "
+                f"of {ui.human_bytes(stats.memory_max_bytes)}")
 st.caption(f"Model {stats.model} · decode failures {stats.decode_failures:,} · "
            f"single-flight joins {stats.singleflight_joins:,}")
 
