@@ -24,7 +24,8 @@ from aitext.processing import build_processor
 from aitext.security.setup import build_access, server_credentials
 from aitext.service import TextService
 from aitext.v1 import aitext_pb2 as pb
-from aitext.wire import lenient_parser
+from aitext.validation import undecodable
+from aitext.wire import UndecodableRequest, lenient_parser
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,27 @@ class RunningServer:
         await self.cache.close()
 
 
-def _method_handlers(servicer: TextService) -> grpc.GenericRpcHandler:
+def _refusing_undecodable(behaviour, streaming: bool):
+    """Wraps a servicer method so a request that failed to parse ends as INVALID_ARGUMENT."""
+    if streaming:
+
+        async def stream(request, context):
+            if isinstance(request, UndecodableRequest):
+                await undecodable(request.field, request.reason).abort(context)
+            async for response in behaviour(request, context):
+                yield response
+
+        return stream
+
+    async def unary(request, context):
+        if isinstance(request, UndecodableRequest):
+            await undecodable(request.field, request.reason).abort(context)
+        return await behaviour(request, context)
+
+    return unary
+
+
+def _method_handlers(servicer: TextService) -> dict[str, grpc.RpcMethodHandler]:
     # Like the generated add_TextServiceServicer_to_server, but with a request parser
     # that reports invalid UTF-8 as INVALID_ARGUMENT instead of grpc's INTERNAL.
     service = pb.DESCRIPTOR.services_by_name["TextService"]
@@ -56,7 +77,7 @@ def _method_handlers(servicer: TextService) -> grpc.GenericRpcHandler:
         response_class = getattr(pb, method.output_type.name)
         factory = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
         handlers[method.name] = factory(
-            getattr(servicer, method.name),
+            _refusing_undecodable(getattr(servicer, method.name), method.server_streaming),
             request_deserializer=lenient_parser(request_class),
             response_serializer=response_class.SerializeToString,
         )

@@ -17,8 +17,7 @@ from aitext.pipeline import Pipeline
 from aitext.processing import ProviderUnavailable
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
-from aitext.validation import undecodable, validate_batch, validate_process
-from aitext.wire import UndecodableRequest
+from aitext.validation import validate_batch, validate_process
 
 log = logging.getLogger(__name__)
 # One line per request: ids, sizes, outcome and latency; never the text, the question or a key.
@@ -60,8 +59,6 @@ class TextService(pb_grpc.TextServiceServicer):
     async def Process(self, request, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
         started = time.perf_counter()
         try:
-            if isinstance(request, UndecodableRequest):
-                raise undecodable(request.field, request.reason)
             valid = validate_process(request, self._settings)
             response = await self._pipeline.process(valid, timeout=context.time_remaining())
         except Exception as exc:
@@ -73,8 +70,6 @@ class TextService(pb_grpc.TextServiceServicer):
 
     async def ProcessBatch(self, request, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProcessBatchResponse]:
         try:
-            if isinstance(request, UndecodableRequest):
-                raise undecodable(request.field, request.reason)
             validate_batch(request, self._settings)
         except RequestError as exc:
             await exc.abort(context)
