@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -43,7 +44,7 @@ func newGateway(cfg config) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	proxy := &httputil.ReverseProxy{
+	reverseProxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetXForwarded()
 			r.Out.URL.Scheme = "http" // the host is chosen per attempt by the pool
@@ -52,6 +53,9 @@ func newGateway(cfg config) (*gateway, error) {
 		FlushInterval: -1, // stream every message as it arrives
 		ErrorHandler:  writeProxyError,
 	}
+	proxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reverseProxy.ServeHTTP(&flushAfterWrite{ResponseWriter: w}, r)
+	})
 	transcoder, err := vanguard.NewTranscoder(
 		[]*vanguard.Service{vanguard.NewService(
 			aitextv1.TextService_ServiceDesc.ServiceName, proxy,
@@ -155,3 +159,28 @@ func writeProxyError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Grpc-Message", url.PathEscape("gateway: "+err.Error()))
 	w.WriteHeader(http.StatusOK)
 }
+
+// flushAfterWrite ignores flushes until the first body byte. ReverseProxy flushes
+// a streamed response's headers at once from a timer; for a gRPC trailers-only
+// response (an error before any message) that flush would send grpc-status in
+// headers without END_STREAM, and gRPC clients would miss the status.
+type flushAfterWrite struct {
+	http.ResponseWriter
+	wrote atomic.Bool
+}
+
+func (w *flushAfterWrite) Write(p []byte) (int, error) {
+	w.wrote.Store(true)
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *flushAfterWrite) FlushError() error {
+	if !w.wrote.Load() {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *flushAfterWrite) Flush() { _ = w.FlushError() }
+
+func (w *flushAfterWrite) Unwrap() http.ResponseWriter { return w.ResponseWriter }
