@@ -232,7 +232,9 @@ async def test_multi_megabyte_text(processor: Processor) -> None:
 
 
 def test_sentence_splitting_keeps_abbreviations_and_lists_apart() -> None:
-    sample = "Dr. Smith met Mr. Jones at 9 a.m. in the lab. They talked.\n\n- first item\n- second item\n# Heading\nBody."
+    sample = (
+        "Dr. Smith met Mr. Jones at 9 a.m. in the lab. They talked.\n\n- first item\n- second item\n# Heading\nBody."
+    )
     assert local.split_sentences(sample) == [
         "Dr. Smith met Mr. Jones at 9 a.m. in the lab.",
         "They talked.",

@@ -53,7 +53,8 @@ async def test_structured_output_from_the_provider_is_parsed(
     assert [t["function"]["name"] for t in request["tools"]] == [tool]
     system, user = request["messages"][0], request["messages"][-1]
     assert system["role"] == "system" and prompts.TASKS[operation] in system["content"]
-    assert user["role"] == "user" and prompts.parse_user_message(user["content"]) == (operation, options, question, TEXT)
+    assert user["role"] == "user"
+    assert prompts.parse_user_message(user["content"]) == (operation, options, question, TEXT)
     assert fake_provider.headers[0]["authorization"] == "Bearer test-key"
     assert processor.model_name == f"openai:{MODEL}"
 

@@ -22,6 +22,7 @@ from tenacity import (
 )
 
 from aitext.config import Settings
+from aitext.operations import BY_NAME
 from aitext.processing import local, prompts, safety
 from aitext.processing.errors import ProviderUnavailable
 from aitext.processing.resilience import CircuitBreaker, State, is_transient
@@ -93,6 +94,7 @@ class Processor:
         agent = self._agents.get(operation)
         if agent is None:
             raise ValueError(f"unknown operation {operation!r}")
+        options = BY_NAME[operation].effective_options(options)
         document, found = safety.prepare_user_text(text)
         shown_question = ""
         if operation == "qa":
