@@ -8,6 +8,7 @@ pub mod spec;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyMapping, PyString, PyTuple};
+use arrayvec::ArrayVec;
 use rayon::prelude::*;
 
 use spec::{Fields, OptionValue};
@@ -50,33 +51,55 @@ fn utf8<'a>(obj: &'a Bound<'_, PyAny>, field: &str) -> PyResult<&'a str> {
     })
 }
 
+/// Options are usually few: up to this many are gathered on the stack.
+const FEW_OPTIONS: usize = 8;
+
 /// frame(name) ‖ frame(value) over the options sorted by name, as the reference checks them:
 /// names in the mapping's order, then values in name order.
 fn encode_options(options: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
-    let pairs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)> = if let Ok(dict) = options.cast_exact::<PyDict>() {
-        if dict.is_empty() {
-            return Ok(());
-        }
-        dict.iter().collect()
-    } else if let Ok(mapping) = options.cast::<PyMapping>() {
-        let mut pairs = Vec::new();
-        for item in mapping.items()?.iter() {
-            let pair = item.cast_into::<PyTuple>()?;
-            pairs.push((pair.get_item(0)?, pair.get_item(1)?));
-        }
-        pairs
-    } else {
+    if let Ok(dict) = options.cast_exact::<PyDict>() {
+        return match dict.len() {
+            0 => Ok(()),
+            n if n <= FEW_OPTIONS => encode_pairs(&dict.iter().collect::<ArrayVec<_, FEW_OPTIONS>>(), out),
+            _ => encode_pairs(&dict.iter().collect::<Vec<_>>(), out),
+        };
+    }
+    let Ok(mapping) = options.cast::<PyMapping>() else {
         return Err(PyTypeError::new_err(format!(
             "options must be a mapping, not {}",
             type_name(options)
         )));
     };
-    let mut named = Vec::with_capacity(pairs.len());
-    for (name, value) in &pairs {
-        named.push((utf8(name, "option name")?, value));
+    let mut pairs = Vec::new();
+    for item in mapping.items()?.iter() {
+        let pair = item.cast_into::<PyTuple>()?;
+        pairs.push((pair.get_item(0)?, pair.get_item(1)?));
     }
+    encode_pairs(&pairs, out)
+}
+
+type Pair<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+fn encode_pairs(pairs: &[Pair<'_>], out: &mut Vec<u8>) -> PyResult<()> {
+    out.reserve(pairs.len() * 48);
+    if pairs.len() <= FEW_OPTIONS {
+        let mut named = ArrayVec::<_, FEW_OPTIONS>::new();
+        for (name, value) in pairs {
+            named.push((utf8(name, "option name")?, value));
+        }
+        encode_named(&mut named, out)
+    } else {
+        let mut named = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            named.push((utf8(name, "option name")?, value));
+        }
+        encode_named(&mut named, out)
+    }
+}
+
+fn encode_named(named: &mut [(&str, &Bound<'_, PyAny>)], out: &mut Vec<u8>) -> PyResult<()> {
     named.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    for (name, value) in named {
+    for &(name, value) in named.iter() {
         if let Ok(flag) = value.cast::<PyBool>() {
             spec::push_option(out, name.as_bytes(), OptionValue::Bool(flag.is_true()));
         } else if value.is_instance_of::<PyInt>() {

@@ -8,6 +8,8 @@
 //! options  = concatenation, over the options sorted by name, of frame(name) ‖ frame(value)
 //! ```
 
+use arrayvec::ArrayVec;
+
 pub const DOMAIN: &[u8] = b"aitext/cache-key/v1";
 pub const KEY_VERSION: &str = "v1";
 pub const DEFAULT_NAMESPACE: &str = "ai_cache";
@@ -84,19 +86,19 @@ fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[start..]
 }
 
-fn update_frame(hasher: &mut blake3::Hasher, bytes: &[u8]) {
-    hasher.update(&(bytes.len() as u64).to_le_bytes());
-    if bytes.len() >= MULTITHREAD_MIN_BYTES {
-        hasher.update_rayon(bytes);
-    } else {
-        hasher.update(bytes);
-    }
-}
+/// Messages up to this size (most keys: short texts) are framed into one stack buffer and
+/// hashed with a single `blake3::hash` call.
+const SMALL_BYTES: usize = 1024;
 
-/// The BLAKE3-256 digest of the framed fields.
-pub fn digest(fields: &Fields<'_>) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    for part in [
+/// BLAKE3 hashes 16 chunks (16 KiB) at once with AVX-512, but only in subtrees aligned to
+/// their size. Fed field by field, the text would start a few dozen bytes into the message
+/// and its first 15 chunks would go through in groups of 1, 2, 4 and 8: about 4 µs lost,
+/// 25% at 100 KB. So the message's first 16 KiB are gathered into one aligned block, and the
+/// rest of a large text is handed to BLAKE3 straight from its own buffer.
+const HEAD_BYTES: usize = 16 * 1024;
+
+fn parts<'a>(fields: &Fields<'a>) -> [&'a [u8]; 7] {
+    [
         DOMAIN,
         fields.operation,
         fields.text,
@@ -104,10 +106,52 @@ pub fn digest(fields: &Fields<'_>) -> [u8; 32] {
         fields.question,
         fields.model,
         fields.prompt_version,
-    ] {
-        update_frame(&mut hasher, part);
+    ]
+}
+
+/// The BLAKE3-256 digest of the framed fields.
+pub fn digest(fields: &Fields<'_>) -> [u8; 32] {
+    let parts = parts(fields);
+    let total: usize = parts.iter().map(|part| 8 + part.len()).sum();
+    if total <= SMALL_BYTES {
+        let mut message = [0u8; SMALL_BYTES];
+        let mut at = 0;
+        for part in parts {
+            message[at..at + 8].copy_from_slice(&(part.len() as u64).to_le_bytes());
+            message[at + 8..at + 8 + part.len()].copy_from_slice(part);
+            at += 8 + part.len();
+        }
+        return *blake3::hash(&message[..total]).as_bytes();
     }
+    let mut head = ArrayVec::<u8, HEAD_BYTES>::new();
+    let mut hasher = blake3::Hasher::new();
+    for part in parts {
+        write(&mut head, &mut hasher, &(part.len() as u64).to_le_bytes());
+        write(&mut head, &mut hasher, part);
+    }
+    hasher.update(&head);
     *hasher.finalize().as_bytes()
+}
+
+/// Appends `bytes` to the message: into `head` while it has room, and once it is full,
+/// through `head` (exactly HEAD_BYTES at a time) or straight to the hasher when large.
+fn write(head: &mut ArrayVec<u8, HEAD_BYTES>, hasher: &mut blake3::Hasher, bytes: &[u8]) {
+    let room = head.remaining_capacity();
+    if bytes.len() <= room {
+        head.try_extend_from_slice(bytes).expect("fits");
+        return;
+    }
+    let (first, rest) = bytes.split_at(room);
+    head.try_extend_from_slice(first).expect("fits");
+    hasher.update(head);
+    head.clear();
+    if bytes.len() >= MULTITHREAD_MIN_BYTES {
+        hasher.update_rayon(rest);
+    } else if rest.len() >= HEAD_BYTES {
+        hasher.update(rest);
+    } else {
+        head.try_extend_from_slice(rest).expect("fits");
+    }
 }
 
 /// BLAKE3-256 of `bytes` alone, with the same threading rule as `digest`: the benchmark's

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aitext.cache.keys import make_key
+from aitext.cache.keys import DOMAIN, make_key
 from aitext.operations import BY_NAME
 
 PATH = Path(__file__).with_name("cache_keys.json")
@@ -157,6 +157,13 @@ def cases() -> list[dict[str, Any]]:
         case("size 1023", {"repeat": "y", "count": 1023}),
         case("size 1024", {"repeat": "y", "count": 1024}),
         case("size 1025", {"repeat": "y", "count": 1025}),
+        # The Rust side hashes messages of up to 1 KiB in one call and gathers the first 16 KiB
+        # of larger ones; a summarize request with default options frames 119 bytes around
+        # its text, so these messages are 1024, 1025, 16383 and 16384 bytes long.
+        case("message 1 KiB", {"repeat": "m", "count": 1024 - 119}),
+        case("message 1 KiB + 1", {"repeat": "m", "count": 1025 - 119}),
+        case("message 16 KiB - 1", {"repeat": "n", "count": 16 * KiB - 1 - 119}),
+        case("message 16 KiB", {"repeat": "n", "count": 16 * KiB - 119}),
         case("size 8 KiB - 1", {"repeat": "z", "count": 8 * KiB - 1}),
         case("size 8 KiB", {"repeat": "z", "count": 8 * KiB}),
         case("size 100 KB", {"repeat": "lorem ipsum ", "count": 100_000 // 12}),
@@ -173,6 +180,9 @@ def cases() -> list[dict[str, Any]]:
     ]
     for item in c:
         text = text_of(item)
+        if item["name"].startswith("message "):
+            framing = 8 * 7 + len(DOMAIN) + sum(len(item[f]) for f in ("operation", "model", "prompt_version")) + 29
+            assert framing == 119, framing
         item["key"] = make_key(text, item["operation"], item["options"], item["question"], item["model"],
                                item["prompt_version"], item.get("namespace"))
     return c

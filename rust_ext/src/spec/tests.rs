@@ -172,3 +172,52 @@ fn fields_do_not_bleed_into_each_other() {
     assert_ne!(base("a", Some("bm"), ""), base("a", Some("b"), "m"));
     assert_eq!(base("a", None, "m"), base("a", Some(""), "m"));
 }
+
+#[test]
+fn message_lengths_around_the_buffers_hash_alike() {
+    // The framing overhead before the text: 7 length prefixes, the domain and the operation.
+    let fixed = 7 * 8 + DOMAIN.len() + 2 + 1 + 1;
+    let mut lengths = Vec::new();
+    for edge in [SMALL_BYTES, HEAD_BYTES, 2 * HEAD_BYTES, MULTITHREAD_MIN_BYTES] {
+        for delta in -2i64..=2 {
+            lengths.push((edge as i64 - fixed as i64 + delta) as usize);
+            lengths.push((edge as i64 + delta) as usize);
+        }
+    }
+    for len in lengths {
+        let text: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+        let fields = Fields {
+            operation: b"qa",
+            text: &text,
+            options: b"",
+            question: b"q",
+            model: b"m",
+            prompt_version: b"",
+        };
+        let message = framed(&[DOMAIN, b"qa", &text, b"", b"q", b"m", b""]);
+        assert_eq!(digest(&fields), *blake3::hash(&message).as_bytes(), "len {len}");
+    }
+}
+
+#[test]
+fn large_fields_other_than_the_text_hash_alike() {
+    let big: Vec<u8> = (0..3 * HEAD_BYTES + 5).map(|i| (i % 251) as u8).collect();
+    let fields = Fields {
+        operation: &big[..HEAD_BYTES + 3],
+        text: &big[..HEAD_BYTES - 1],
+        options: &big,
+        question: &big[7..],
+        model: &big[..SMALL_BYTES],
+        prompt_version: b"",
+    };
+    let message = framed(&[
+        DOMAIN,
+        fields.operation,
+        fields.text,
+        fields.options,
+        fields.question,
+        fields.model,
+        b"",
+    ]);
+    assert_eq!(digest(&fields), *blake3::hash(&message).as_bytes());
+}
