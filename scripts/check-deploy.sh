@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Go code and deployment files: the gateway and the Go client (vet, tests), then
+# Go code and deployment files: the gateway (vet, tests), then
 # deploy/envoy/envoy.yaml against Envoy's v3 API and docker-compose.yml against the
 # Compose Specification (deploy/validate; Docker and Envoy need not be installed).
 # Needs Go; modules come from the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for module in gateway clients/go deploy/validate; do
+for module in gateway deploy/validate; do  # clients/go: scripts/check-clients.sh
     echo "--- $module: go vet, go test"
     (cd "$module" && go vet ./... && go test -count=1 ./...)
 done

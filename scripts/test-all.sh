@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite (`make test`): generated-code staleness, Rust, Go, deploy config, then Python.
+# The whole test suite (`make test`): generated code, Rust, gateway and deploy files, contract and
+# clients, then Python (last, so its summary closes the output). Any failing step stops the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$(go env GOPATH)/bin:$PATH"
@@ -15,10 +16,11 @@ scripts/gen-proto.sh --check
 step "cargo test (pure-Rust key spec)"
 cargo test -q --manifest-path rust_ext/Cargo.toml
 
-if [[ -x scripts/check-deploy.sh ]]; then
-    step "gateway, Go client and deploy checks"
-    scripts/check-deploy.sh
-fi
+step "gateway and deployment files"
+scripts/check-deploy.sh
+
+step "contract (buf) and the Go and TypeScript clients"
+scripts/check-clients.sh
 
 step "pytest"
 pytest "$@"
