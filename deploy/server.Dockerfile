@@ -22,6 +22,8 @@ RUN pip install /wheels/*.whl && rm -rf /wheels \
 COPY deploy/grpc_health_probe.py /usr/local/bin/grpc-health-probe
 USER aitext
 WORKDIR /tmp
+# IPv4 wildcard: a container's network may have IPv6 disabled, and then "[::]" cannot bind.
+ENV AITEXT_HOST=0.0.0.0 AITEXT_PORT=50051
 EXPOSE 50051 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s CMD ["grpc-health-probe", "localhost:50051"]
 # SIGTERM: health turns NOT_SERVING, in-flight calls get AITEXT_GRACE_SECONDS to finish.
