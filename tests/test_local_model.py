@@ -101,6 +101,14 @@ async def test_factual_notice_is_neutral(processor: Processor) -> None:
     assert result.label == "neutral"
 
 
+def test_non_english_text_gets_no_made_up_sentiment() -> None:
+    german = (Path(__file__).parent / "data" / "ordinary" / "german.txt").read_text(encoding="utf-8")
+    assert "die" in german.split()  # an article in German, a negative verb to an English lexicon
+    result = local.sentiment(german)
+    assert result["label"] == "neutral"
+    assert "English" in result["explanation"]
+
+
 def test_negation_is_named_in_the_explanation() -> None:
     result = local.sentiment("The hotel was not good. The room was not clean and the staff was not friendly.")
     assert result["label"] == "negative"

@@ -27,6 +27,8 @@ ALGORITHM_VERSION = "1"
 MAX_SENTENCE_CHARS = 1_000
 MAX_SENTIMENT_SENTENCES = 2_000
 KEY_POINT_MAX_WORDS = 40
+# How much of the text is read to learn how a word is usually written (for questions).
+SURFACE_FORM_CHARS = 1_000_000
 
 _BOUNDARY = re.compile(
     r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”’»)\]]))\s+(?=[^\sa-z])"  # latin: end mark, space, not lower case
@@ -41,7 +43,7 @@ _ABBREVIATIONS = frozenset(
 _WS = re.compile(r"\s+")
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+(?:['’][^\W_{_CJK}]+)*")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are aren't as at be because been before being
@@ -157,7 +159,7 @@ class Analysis:
                 continue
             weights[term] = math.log1p(df) * (1.0 if len(term) > 1 or not term.isascii() else 0.2)
         forms: dict[str, Counter[str]] = {}
-        for word in _LATIN_WORD.findall(document) if len(document) < 2_000_000 else ():
+        for word in _WORD.findall(document[:SURFACE_FORM_CHARS]):
             lower = word.lower()
             if lower not in STOPWORDS:
                 forms.setdefault(stem(lower), Counter())[word] += 1
@@ -290,7 +292,8 @@ def _entities(sentences: Iterable[str]) -> list[str]:
     for sentence in sentences:
         for match in _ENTITY.finditer(sentence):
             words = match.group(0).split()
-            if match.start() == 0 and len(words) == 1:
+            opens_sentence = not sentence[: match.start()].strip(" ¿¡\"'“‘([-*#>")
+            if len(words) == 1 and (opens_sentence or len(words[0]) < 3):
                 continue
             while words and (words[0].lower() in STOPWORDS or words[0].lower().rstrip("s") in _NOT_ENTITIES):
                 words.pop(0)
@@ -314,7 +317,7 @@ def questions(document: str, num_questions: int) -> list[str]:
             found.append(question)
 
     ranked = analysis.ranked()
-    lower_words = frozenset(_LATIN_WORD.findall(document[:200_000]))
+    lower_words = frozenset(_WORD.findall(document[:200_000]))
     for index in ranked[:200]:
         if (question := _copula_question(analysis.sentences[index], lower_words)) is not None:
             add(question)
@@ -403,11 +406,23 @@ _NEGATIONS = frozenset(
 )
 
 
+_ENGLISH_MARKERS = frozenset("the and is are was of to in it that for with on this not but you i".split())
+
+
 def sentiment(document: str) -> dict[str, Any]:
     analyzer = _vader()
     sentences = split_sentences(document) or [document]
     step = max(1, math.ceil(len(sentences) / MAX_SENTIMENT_SENTENCES))
     sample = sentences[::step]
+    sample_words = [w for s in sample for w in tokens(s)]
+    if len(sample_words) >= 8 and sum(w in _ENGLISH_MARKERS for w in sample_words) < 0.05 * len(sample_words):
+        # VADER's lexicon is English: read German "die" as "to die" and it calls a travel guide negative.
+        return {
+            "label": "neutral",
+            "confidence": 0.3,
+            "explanation": "The text does not look like English, and the offline sentiment lexicon covers English "
+            "only, so no sentiment could be read from it.",
+        }
     compounds = [analyzer.polarity_scores(s)["compound"] for s in sample]
     mean = sum(compounds) / len(compounds)
     positive = sum(c >= 0.05 for c in compounds)
