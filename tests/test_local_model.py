@@ -222,6 +222,11 @@ def test_prompt_version_follows_the_prompts(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.undo()
     monkeypatch.setattr(local, "ALGORITHM_VERSION", local.ALGORITHM_VERSION + "-next")
     assert build_processor(Settings(model="local")).prompt_version != before
+    monkeypatch.undo()
+    from aitext.processing import safety
+
+    monkeypatch.setattr(safety, "RULES", safety.RULES + "one more pattern")
+    assert build_processor(Settings(model="local")).prompt_version != before
 
 
 async def test_multi_megabyte_text(processor: Processor) -> None:

@@ -56,17 +56,27 @@ OUTPUT_TOOLS: dict[str, tuple[str, str]] = {
 }
 
 
+HEADER_OPERATION = "Operation: {operation}"
+HEADER_PARAMETERS = "Parameters: {parameters}"
+
+
 def instructions(operation: str) -> str:
     return f"{COMMON_INSTRUCTIONS}\n\nTask: {TASKS[operation]}"
 
 
 def fingerprint(*extra: str) -> str:
-    """A short hash of every prompt text and safety rule: a change in any of them changes it."""
+    """A short hash of every prompt text and safety rule (plus `extra`): a change in any of them changes it."""
     digest = hashlib.sha256()
-    for part in (COMMON_INSTRUCTIONS, *(TASKS[k] for k in sorted(TASKS)), repr(sorted(OUTPUT_TOOLS.items()))):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    for part in (safety.RULES_VERSION, *extra):
+    parts = (
+        COMMON_INSTRUCTIONS,
+        *(TASKS[k] for k in sorted(TASKS)),
+        repr(sorted(OUTPUT_TOOLS.items())),
+        HEADER_OPERATION,
+        HEADER_PARAMETERS,
+        safety.RULES,
+        *extra,
+    )
+    for part in parts:
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()[:12]
@@ -74,9 +84,10 @@ def fingerprint(*extra: str) -> str:
 
 def user_message(operation: str, document: str, options: dict[str, int], question: str) -> str:
     """The user turn: header, then the delimited (already prepared) document and question."""
-    lines = [f"Operation: {operation}"]
+    lines = [HEADER_OPERATION.format(operation=operation)]
     if options:
-        lines.append("Parameters: " + ", ".join(f"{name}={value}" for name, value in sorted(options.items())))
+        parameters = ", ".join(f"{name}={value}" for name, value in sorted(options.items()))
+        lines.append(HEADER_PARAMETERS.format(parameters=parameters))
     parts = ["\n".join(lines)]
     if operation == "qa":
         parts.append(safety.delimit(safety.QUESTION_TAG, question))

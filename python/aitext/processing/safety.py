@@ -25,8 +25,7 @@ from dataclasses import dataclass
 DOCUMENT_TAG = "user_document"
 QUESTION_TAG = "user_question"
 
-# Bump when a pattern or a marker changes: it feeds Processor.prompt_version.
-RULES_VERSION = "1"
+MARKER = "[filtered: {category}]"
 
 _W = r"[^\W\d_]+"  # one word, any script
 _TARGET = (
@@ -147,6 +146,8 @@ _PATTERNS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
 
 
 _REACH = 200
+# Everything that decides what the model is shown; part of Processor.prompt_version.
+RULES = repr((_PATTERNS, MARKER, DOCUMENT_TAG, QUESTION_TAG))
 _COMPILED: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     (category, anchors, re.compile(pattern, flags)) for category, anchors, pattern, flags in _PATTERNS
 )
@@ -218,7 +219,7 @@ def neutralize(text: str) -> tuple[str, list[str]]:
         matches = _matches(pattern, anchors, text, lowered)
         if not matches:
             continue
-        marker = f"[filtered: {category}]"
+        marker = MARKER.format(category=category)
         pieces, position = [], 0
         for match in matches:
             pieces += [text[position : match.start()], marker]
