@@ -275,7 +275,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
     args = parser.parse_args(argv)
-    rounds, budget = (3, 0.01) if args.quick else (9, 0.05)
+    rounds, budget = (3, 0.01) if args.quick else (25, 0.02)
     sizes = bench_sizes(rounds, budget)
     concurrency = bench_concurrency(rounds, budget * 4)
     batch = bench_batch(rounds)

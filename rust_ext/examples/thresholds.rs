@@ -1,44 +1,39 @@
 //! Where does `Hasher::update_rayon` start to beat `Hasher::update` on this machine?
-//! `cargo run --release --example thresholds` prints the median time of each per size.
+//! `cargo run --release --example thresholds` prints, per input size, the median time of
+//! each (the two take turns, so background load hits both alike) and their ratio.
 use std::time::Instant;
 
-fn median_ns(mut f: impl FnMut(), rounds: usize) -> f64 {
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_nanos() as f64
-        })
-        .collect();
+fn time_us(f: &mut impl FnMut(), calls: usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..calls {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / 1000.0 / calls as f64
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    samples[rounds / 2]
+    samples[samples.len() / 2]
 }
 
 fn main() {
-    let threads = rayon::current_num_threads();
-    println!("rayon threads: {threads}");
+    println!("rayon threads: {}", rayon::current_num_threads());
     println!("{:>10} {:>12} {:>12} {:>8}", "bytes", "update µs", "rayon µs", "speedup");
-    for kib in [16, 32, 64, 96, 128, 192, 256, 512, 1024, 4096] {
+    for kib in [32, 64, 96, 128, 192, 256, 384, 512, 1024, 4096] {
         let data: Vec<u8> = (0..kib * 1024).map(|i| (i * 31 % 251) as u8).collect();
-        let rounds = (200_000 / kib).clamp(51, 2001);
-        let single = median_ns(
-            || {
-                std::hint::black_box(blake3::Hasher::new().update(&data).finalize());
-            },
-            rounds,
-        );
-        let multi = median_ns(
-            || {
-                std::hint::black_box(blake3::Hasher::new().update_rayon(&data).finalize());
-            },
-            rounds,
-        );
-        println!(
-            "{:>10} {:>12.2} {:>12.2} {:>8.2}",
-            kib * 1024,
-            single / 1000.0,
-            multi / 1000.0,
-            single / multi
-        );
+        let calls = (2048 / kib).max(1);
+        let mut single = || {
+            std::hint::black_box(blake3::Hasher::new().update(&data).finalize());
+        };
+        let mut multi = || {
+            std::hint::black_box(blake3::Hasher::new().update_rayon(&data).finalize());
+        };
+        let (mut s, mut m) = (Vec::new(), Vec::new());
+        for _ in 0..301 {
+            s.push(time_us(&mut single, calls));
+            m.push(time_us(&mut multi, calls));
+        }
+        let (s, m) = (median(s), median(m));
+        println!("{:>10} {:>12.2} {:>12.2} {:>8.2}", kib * 1024, s, m, s / m);
     }
 }

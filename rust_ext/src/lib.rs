@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use spec::{Fields, OptionValue};
 
 /// Hash with the GIL released from this many text bytes on. Releasing and retaking it costs
-/// about as much as hashing 0.5 KiB, so below 8 KiB (~1.3 µs of hashing) it is not worth it;
-/// above, other Python threads run while we hash. Measured: see docs/benchmarks.md.
+/// about 0.1 µs (make_key on 8191 vs 8192 bytes), 3% of hashing 8 KiB; from there on other
+/// Python threads run while we hash. See docs/benchmarks.md.
 const DETACH_MIN_BYTES: usize = 8 * 1024;
 
 /// make_keys hashes across rayon's threads once a batch holds this many text bytes: below

@@ -16,10 +16,11 @@ pub const DEFAULT_NAMESPACE: &str = "ai_cache";
 
 /// Texts at least this long are hashed with `Hasher::update_rayon` (all cores) instead of
 /// `Hasher::update` (one core, SIMD). Measured on the 2-core development machine with
-/// `cargo run --release --example thresholds`: below 128 KiB, splitting the work across
-/// rayon's threads costs more than it saves; from 128 KiB on it wins, reaching about 1.8x at
-/// 1 MiB. See docs/benchmarks.md.
-pub const MULTITHREAD_MIN_BYTES: usize = 128 * 1024;
+/// `cargo run --release --example thresholds`: with the second core idle, rayon starts to
+/// win between 128 and 256 KiB (1.1-1.25x at 128 KiB, 1.2-1.5x at 256 KiB, ~1.7x from 1 MiB);
+/// with the second core busy (other workers, other requests) it loses up to 25% at 128 KiB
+/// and about breaks even at 256 KiB. See docs/benchmarks.md.
+pub const MULTITHREAD_MIN_BYTES: usize = 256 * 1024;
 
 /// The fields of one request, already encoded; `options` is the output of `encode_options`.
 #[derive(Clone, Copy, Debug)]
