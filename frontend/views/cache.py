@@ -42,7 +42,8 @@ if stats.memory_max_bytes:
                 text=f"L1: {stats.memory_entries:,} entries, {ui.human_bytes(stats.memory_bytes)} "
                 f"of {ui.human_bytes(stats.memory_max_bytes)}")
 st.caption(f"Model {stats.model} · decode failures {stats.decode_failures:,} · "
-           f"single-flight joins {stats.singleflight_joins:,}")
+           f"single-flight joins {stats.singleflight_joins:,} · counts are those of the server process that "
+           "answered (with several workers, each keeps its own)")
 
 by_tier_col, by_op_col = st.columns(2)
 with by_tier_col:
