@@ -54,19 +54,18 @@ echo "aitext gRPC server: localhost:$server_port ($AITEXT_WORKERS workers, model
 gateway_address=""
 if [[ -d gateway ]] && command -v go >/dev/null; then
     (cd gateway && go build -o "../$state/aitext-gateway" .)
-    "$state/aitext-gateway" --listen "${AITEXT_GATEWAY_LISTEN:-:8080}" --backends "localhost:$server_port" &
+    gateway_listen=${AITEXT_GATEWAY_LISTEN:-:8080}
+    "$state/aitext-gateway" --listen "$gateway_listen" --backends "localhost:$server_port" &
     pids+=($!)
-    gateway_address="localhost:${AITEXT_GATEWAY_LISTEN##*:}"
-    gateway_address="localhost:${gateway_address##*:}"
-    [[ $gateway_address == "localhost:" ]] && gateway_address="localhost:8080"
+    gateway_address="localhost:${gateway_listen##*:}"
     echo "gateway (gRPC, gRPC-Web, Connect, REST): http://$gateway_address"
 else
     echo "NOTICE: Go is not installed: no gateway; call the server directly on localhost:$server_port"
 fi
 
 if [[ -f frontend/app.py ]]; then
-    AITEXT_UI_SERVICE_ADDRESS=${gateway_address:-localhost:$server_port} \
-        streamlit run frontend/app.py --server.port 8501 --server.headless true &
+    AITEXT_UI_SERVICE_ADDRESS=${gateway_address:-localhost:$server_port} AITEXT_UI_FALLBACK_ADDRESS=localhost:$server_port \
+        streamlit run frontend/app.py --server.port 8501 --server.headless true --browser.gatherUsageStats false &
     pids+=($!)
     echo "UI: http://localhost:8501"
 fi
