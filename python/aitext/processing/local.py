@@ -26,13 +26,15 @@ ALGORITHM_VERSION = "1"
 
 MAX_SENTENCE_CHARS = 1_000
 MAX_SENTIMENT_SENTENCES = 2_000
+# Summaries, key points and questions of a longer text are drawn from an evenly spaced sample.
+MAX_ANALYSED_SENTENCES = 20_000
 KEY_POINT_MAX_WORDS = 40
 # How much of the text is read to learn how a word is usually written (for questions).
 SURFACE_FORM_CHARS = 1_000_000
 
 _BOUNDARY = re.compile(
-    r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”’»)\]]))\s+(?=[^\sa-z])"  # latin: end mark, space, not lower case
-    r"|(?<=[。！？])"  # CJK full stops need no space
+    r"(?P<mark>[.!?…][\"'”’»)\]]?)\s+(?=[^\sa-z])"  # latin: end mark, space, not lower case next
+    r"|(?P<cjk>[。！？])"  # CJK full stops need no space
     r"|\n[ \t]*\n\s*"  # paragraph break
     r"|\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t])"  # list item
     r"|\n(?=[ \t]*#)"  # markdown heading
@@ -83,14 +85,24 @@ def split_sentences(text: str) -> list[str]:
     """The text's sentences, each a whitespace-collapsed copy of a slice of the text, in order."""
     pieces: list[str] = []
     start = 0
+    merge = False
     for boundary in _BOUNDARY.finditer(text):
-        piece = text[start : boundary.start()]
-        if pieces and _ends_with_abbreviation(pieces[-1]) and "\n" not in text[boundary.start() - 1 : start]:
+        if boundary["mark"]:
+            cut = boundary.end("mark")
+        else:
+            cut = boundary.end() if boundary["cjk"] else boundary.start()
+        piece = text[start:cut]
+        if merge:
             pieces[-1] += " " + piece
         else:
             pieces.append(piece)
+        # "Dr. Smith": a full stop after an abbreviation ends no sentence.
+        merge = bool(boundary["mark"]) and _ends_with_abbreviation(pieces[-1])
         start = boundary.end()
-    pieces.append(text[start:])
+    if merge:
+        pieces[-1] += " " + text[start:]
+    else:
+        pieces.append(text[start:])
     sentences: list[str] = []
     for piece in pieces:
         heading, newline, body = piece.lstrip().partition("\n")
@@ -145,7 +157,11 @@ class Analysis:
 
     @classmethod
     def of(cls, document: str) -> Analysis:
+        """The analysis of the text, or of an evenly spaced sample of its sentences when it is very long."""
         sentences = split_sentences(document)
+        if len(sentences) > MAX_ANALYSED_SENTENCES:
+            step = len(sentences) / MAX_ANALYSED_SENTENCES
+            sentences = [sentences[int(i * step)] for i in range(MAX_ANALYSED_SENTENCES)]
         per_sentence: list[list[str]] = [tokens(s) for s in sentences]
         stems = [frozenset(stem(t) for t in words if t not in STOPWORDS and not t.isdigit()) for words in per_sentence]
         document_frequency: Counter[str] = Counter()
@@ -348,23 +364,30 @@ _MONTHS = frozenset(
 
 
 def answer(document: str, question: str) -> str:
-    analysis = Analysis.of(document)
-    asked = [t for t in tokens(question) if t not in STOPWORDS and t not in _QUESTION_WORDS]
-    wanted = {stem(t) for t in asked}
-    if not wanted or not analysis.sentences:
+    """The sentence that best answers `question`: question words weighted by rarity, plus answer-type hints."""
+    asked = [stem(t) for t in tokens(question) if t not in STOPWORDS and t not in _QUESTION_WORDS]
+    wanted = set(asked)
+    sentences = split_sentences(document)
+    if not wanted or not sentences:
         return _NO_ANSWER
-    n = len(analysis.sentences)
-    df = Counter(t for terms in analysis.stems for t in terms if t in wanted)
-    idf = {t: math.log((n + 1) / (df[t] + 0.5)) for t in wanted}
-    asked_pairs = set(zip([stem(t) for t in asked], [stem(t) for t in asked][1:], strict=False))
+    # Every sentence is searched, however long the text: a cheap substring test finds the few that
+    # could match before any of them is tokenised.
+    prefixes = sorted({w[:-1] if w.endswith("y") and len(w) > 3 else w for w in wanted}, key=len, reverse=True)
+    could_match = re.compile("|".join(map(re.escape, prefixes)), re.IGNORECASE)
+    candidates: list[tuple[int, frozenset[str]]] = []
+    for index, sentence in enumerate(sentences):
+        if could_match.search(sentence):
+            overlap = wanted & {stem(t) for t in tokens(sentence)}
+            if overlap:
+                candidates.append((index, frozenset(overlap)))
+    df = Counter(t for _, overlap in candidates for t in overlap)
+    idf = {t: math.log((len(sentences) + 1) / (df[t] + 0.5)) for t in wanted}
+    asked_pairs = set(zip(asked, asked[1:], strict=False))
     kind = question.lower().split()[0] if question.split() else ""
     best, best_score = -1, 0.0
-    for index, terms in enumerate(analysis.stems):
-        overlap = wanted & terms
-        if not overlap:
-            continue
+    for index, overlap in candidates:
+        sentence = sentences[index]
         score = sum(idf[t] for t in overlap)
-        sentence = analysis.sentences[index]
         if asked_pairs:
             words = [stem(t) for t in tokens(sentence)]
             score += 0.5 * len(asked_pairs & set(zip(words, words[1:], strict=False)))
@@ -373,10 +396,10 @@ def answer(document: str, question: str) -> str:
             best, best_score = index, score
     if best < 0:
         return _NO_ANSWER
-    if best > 0 and _ANAPHORA.match(analysis.sentences[best]):
+    if best > 0 and _ANAPHORA.match(sentences[best]):
         # "They splashed down in the Pacific." needs the sentence that says who "they" are.
-        return f"{analysis.sentences[best - 1]} {analysis.sentences[best]}"
-    return analysis.sentences[best]
+        return f"{sentences[best - 1]} {sentences[best]}"
+    return sentences[best]
 
 
 def _answer_type_bonus(kind: str, question: str, sentence: str) -> float:
