@@ -240,6 +240,12 @@ async def test_multi_megabyte_text(processor: Processor) -> None:
         assert sentence in flat("\n\n".join(parts))
     answer = await processor.run("qa", big, {}, "How long does the journey take?")
     assert isinstance(answer, AnswerResult) and "48 minutes" in answer.answer
+    # qa reads every sentence, not a sample: one needle in the middle of 3 MB is found.
+    middle = len(big) // 2
+    needle = "The spare vault key is kept by the harbour master, Ilse Brandt."
+    haystack = big[:middle] + "\n\n" + needle + "\n\n" + big[middle:]
+    found = await processor.run("qa", haystack, {}, "Who keeps the spare vault key?")
+    assert isinstance(found, AnswerResult) and found.answer == needle
     sentiment = await processor.run("sentiment", big, {}, "")
     assert isinstance(sentiment, SentimentResult) and "sampled from" in sentiment.explanation
 
