@@ -233,7 +233,7 @@ def summarize(document: str, max_length: int) -> str:
             break
     if not chosen:
         # Even the best sentence is longer than max_length: cut it at a word boundary.
-        return truncate_words(analysis.sentences[analysis.ranked()[0]], max_length - 1)
+        return truncate_words(analysis.sentences[analysis.ranked()[0]], max_length)
     return " ".join(analysis.sentences[i] for i in sorted(chosen))
 
 
