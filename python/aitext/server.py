@@ -218,7 +218,8 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
             process.join(timeout=0.5 / len(workers))
             if not stopping and not process.is_alive():
                 # A crashed worker is replaced; the others keep serving on the shared port.
-                log.error("worker %s exited with %s; restarting it", process.name, process.exitcode)
+                level = logging.WARNING if process.exitcode == 0 else logging.ERROR
+                log.log(level, "worker %s exited with %s; restarting it", process.name, process.exitcode)
                 workers[index] = start(index)
     for process, _ in workers:
         process.join(settings.grace_seconds + 5)
