@@ -1,4 +1,4 @@
-//! Does framing the text (a 52-byte prefix before it) cost anything over hashing it alone?
+//! What does framing cost: the key digest of a text against BLAKE3 of the text alone.
 //! `cargo run --release --example framing`
 use _native::spec;
 use std::time::Instant;
@@ -29,15 +29,24 @@ fn main() {
         let rounds = (20_000_000 / size).clamp(21, 401);
         let (mut key, mut raw) = (Vec::new(), Vec::new());
         for _ in 0..5 {
-            key.push(median_us(|| {
-                std::hint::black_box(spec::digest(&fields));
-            }, rounds));
-            raw.push(median_us(|| {
-                std::hint::black_box(spec::raw_digest(&text));
-            }, rounds));
+            key.push(median_us(
+                || {
+                    std::hint::black_box(spec::digest(&fields));
+                },
+                rounds,
+            ));
+            raw.push(median_us(
+                || {
+                    std::hint::black_box(spec::raw_digest(&text));
+                },
+                rounds,
+            ));
         }
         key.sort_by(|a, b| a.partial_cmp(b).unwrap());
         raw.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!("{size:>9} B: framed digest {:>9.1} µs, raw {:>9.1} µs", key[2], raw[2]);
+        println!(
+            "{size:>9} B: framed digest {:>9.1} µs, raw {:>9.1} µs",
+            key[2], raw[2]
+        );
     }
 }

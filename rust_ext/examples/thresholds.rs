@@ -18,7 +18,10 @@ fn median(mut samples: Vec<f64>) -> f64 {
 
 fn main() {
     println!("rayon threads: {}", rayon::current_num_threads());
-    println!("{:>10} {:>12} {:>12} {:>8}", "bytes", "update µs", "rayon µs", "speedup");
+    println!(
+        "{:>10} {:>12} {:>12} {:>8}",
+        "bytes", "update µs", "rayon µs", "speedup"
+    );
     for kib in [32, 64, 96, 128, 192, 256, 384, 512, 1024, 4096] {
         let data: Vec<u8> = (0..kib * 1024).map(|i| (i * 31 % 251) as u8).collect();
         let calls = (2048 / kib).max(1);

@@ -5,10 +5,10 @@
 //! `spec`, with the GIL released once the text is large enough to be worth it.
 pub mod spec;
 
+use arrayvec::ArrayVec;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyMapping, PyString, PyTuple};
-use arrayvec::ArrayVec;
 use rayon::prelude::*;
 
 use spec::{Fields, OptionValue};
@@ -36,13 +36,17 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// UTF-8 already and returns them as is; any other str gets its UTF-8 form built once and
 /// cached on the object (PyUnicode_AsUTF8AndSize), so it is not copied again on later calls.
 fn utf8<'a>(obj: &'a Bound<'_, PyAny>, field: &str) -> PyResult<&'a str> {
-    let string = obj
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("{field} must be str, not {}", type_name(obj))))?;
+    let string = obj.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("{field} must be str, not {}", type_name(obj)))
+    })?;
     string.to_str().map_err(|err| {
         // A lone surrogate: CPython raised UnicodeEncodeError; say it as the reference does.
         let py = obj.py();
-        match err.value(py).getattr("start").and_then(|start| start.extract::<usize>()) {
+        match err
+            .value(py)
+            .getattr("start")
+            .and_then(|start| start.extract::<usize>())
+        {
             Ok(start) => PyValueError::new_err(format!(
                 "{field} cannot be encoded as UTF-8: lone surrogate at index {start}"
             )),
@@ -60,7 +64,9 @@ fn encode_options(options: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()>
     if let Ok(dict) = options.cast_exact::<PyDict>() {
         return match dict.len() {
             0 => Ok(()),
-            n if n <= FEW_OPTIONS => encode_pairs(&dict.iter().collect::<ArrayVec<_, FEW_OPTIONS>>(), out),
+            n if n <= FEW_OPTIONS => {
+                encode_pairs(&dict.iter().collect::<ArrayVec<_, FEW_OPTIONS>>(), out)
+            }
             _ => encode_pairs(&dict.iter().collect::<Vec<_>>(), out),
         };
     }
@@ -108,9 +114,16 @@ fn encode_named(named: &mut [(&str, &Bound<'_, PyAny>)], out: &mut Vec<u8>) -> P
                 Err(_) => {
                     // Too big for an i64: int.__repr__, as the reference does.
                     let py = value.py();
-                    let decimal = py.get_type::<PyInt>().getattr("__repr__")?.call1((value,))?;
+                    let decimal = py
+                        .get_type::<PyInt>()
+                        .getattr("__repr__")?
+                        .call1((value,))?;
                     let decimal = decimal.cast_into::<PyString>()?;
-                    spec::push_option(out, name.as_bytes(), OptionValue::Text(decimal.to_str()?.as_bytes()));
+                    spec::push_option(
+                        out,
+                        name.as_bytes(),
+                        OptionValue::Text(decimal.to_str()?.as_bytes()),
+                    );
                 }
             }
         } else if value.is_instance_of::<PyString>() {
@@ -161,7 +174,11 @@ fn check<'a>(
     let operation = utf8(operation, "operation")?;
     let mut encoded_options = Vec::new();
     encode_options(options, &mut encoded_options)?;
-    let question = if question.is_none() { "" } else { utf8(question, "question")? };
+    let question = if question.is_none() {
+        ""
+    } else {
+        utf8(question, "question")?
+    };
     let model = utf8(model, "model")?;
     let prompt_version = utf8(prompt_version, "prompt_version")?;
     let namespace = match namespace.filter(|ns| !ns.is_none()) {
@@ -212,7 +229,11 @@ impl<'py> Request<'py> {
         Ok(Encoded {
             operation: utf8(&self.operation, "operation")?,
             text: utf8(&self.text, "text")?,
-            question: if self.question.is_none() { "" } else { utf8(&self.question, "question")? },
+            question: if self.question.is_none() {
+                ""
+            } else {
+                utf8(&self.question, "question")?
+            },
             model: utf8(&self.model, "model")?,
             prompt_version: utf8(&self.prompt_version, "prompt_version")?,
             namespace: match &self.namespace {
@@ -238,6 +259,7 @@ impl Encoded<'_> {
 
 /// The cache key of one request; see `aitext.cache.keys.make_key` (the reference).
 #[pyfunction]
+#[allow(clippy::too_many_arguments)] // the Python signature
 #[pyo3(
     signature = (text, operation, options, question, model, prompt_version, namespace=None),
     text_signature = "(text, operation, options, question, model, prompt_version, namespace='ai_cache')"
@@ -252,14 +274,25 @@ fn make_key<'py>(
     prompt_version: &Bound<'py, PyAny>,
     namespace: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyString>> {
-    let (encoded, options) = check(text, operation, options, question, model, prompt_version, namespace)?;
+    let (encoded, options) = check(
+        text,
+        operation,
+        options,
+        question,
+        model,
+        prompt_version,
+        namespace,
+    )?;
     let fields = encoded.fields(&options);
     let digest = if encoded.text.len() >= DETACH_MIN_BYTES {
         py.detach(|| spec::digest(&fields))
     } else {
         spec::digest(&fields)
     };
-    Ok(PyString::new(py, &spec::format_key(encoded.namespace, encoded.operation, &digest)))
+    Ok(PyString::new(
+        py,
+        &spec::format_key(encoded.namespace, encoded.operation, &digest),
+    ))
 }
 
 fn unpack_request<'py>(request: &Bound<'py, PyAny>) -> PyResult<Request<'py>> {
@@ -281,7 +314,10 @@ fn make_keys<'py>(py: Python<'py>, requests: &Bound<'py, PyAny>) -> PyResult<Bou
     for request in requests.try_iter()? {
         checked.push(unpack_request(&request?)?);
     }
-    let encoded = checked.iter().map(Request::encoded).collect::<PyResult<Vec<_>>>()?;
+    let encoded = checked
+        .iter()
+        .map(Request::encoded)
+        .collect::<PyResult<Vec<_>>>()?;
     let fields: Vec<Fields<'_>> = encoded
         .iter()
         .zip(&checked)

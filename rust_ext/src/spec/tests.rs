@@ -48,7 +48,9 @@ fn key_of(case: &Value) -> String {
         })
         .collect();
     make_key(
-        case.get("namespace").and_then(Value::as_str).unwrap_or(DEFAULT_NAMESPACE),
+        case.get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_NAMESPACE),
         case["operation"].as_str().expect("operation"),
         &text,
         &mut items,
@@ -63,7 +65,12 @@ fn every_vector_gives_its_key() {
     let cases = vectors();
     assert!(cases.len() >= 60);
     for case in &cases {
-        assert_eq!(key_of(case), case["key"].as_str().unwrap(), "{}", case["name"]);
+        assert_eq!(
+            key_of(case),
+            case["key"].as_str().unwrap(),
+            "{}",
+            case["name"]
+        );
     }
 }
 
@@ -75,7 +82,11 @@ fn only_declared_vectors_share_a_key() {
         let key = case["key"].as_str().unwrap();
         match case.get("same_key_as").and_then(Value::as_str) {
             Some(other) => assert_eq!(seen.get(key).copied(), Some(other), "{}", case["name"]),
-            None => assert!(seen.insert(key, case["name"].as_str().unwrap()).is_none(), "{}", case["name"]),
+            None => assert!(
+                seen.insert(key, case["name"].as_str().unwrap()).is_none(),
+                "{}",
+                case["name"]
+            ),
         }
     }
 }
@@ -100,7 +111,15 @@ fn digest_is_blake3_of_the_framed_fields() {
         model: b"local",
         prompt_version: b"1",
     };
-    let message = framed(&[DOMAIN, b"summarize", "héllo\0|:".as_bytes(), &options, b"", b"local", b"1"]);
+    let message = framed(&[
+        DOMAIN,
+        b"summarize",
+        "héllo\0|:".as_bytes(),
+        &options,
+        b"",
+        b"local",
+        b"1",
+    ]);
     assert_eq!(digest(&fields), *blake3::hash(&message).as_bytes());
 }
 
@@ -122,8 +141,16 @@ fn multithreaded_hashing_changes_nothing() {
             prompt_version: b"2",
         };
         let message = framed(&[DOMAIN, b"qa", &text, b"", b"why", b"m", b"2"]);
-        assert_eq!(digest(&fields), *blake3::hash(&message).as_bytes(), "len {len}");
-        assert_eq!(raw_digest(&text), *blake3::hash(&text).as_bytes(), "len {len}");
+        assert_eq!(
+            digest(&fields),
+            *blake3::hash(&message).as_bytes(),
+            "len {len}"
+        );
+        assert_eq!(
+            raw_digest(&text),
+            *blake3::hash(&text).as_bytes(),
+            "len {len}"
+        );
     }
 }
 
@@ -137,7 +164,16 @@ fn options_are_framed_in_name_byte_order() {
         (b"B".as_slice(), OptionValue::Bool(true)),
     ];
     encode_options(&mut items, &mut out);
-    let expected = framed(&[b"B", b"true", b"a", b"-7", b"b", b"false", "ü".as_bytes(), b"x"]);
+    let expected = framed(&[
+        b"B",
+        b"true",
+        b"a",
+        b"-7",
+        b"b",
+        b"false",
+        "ü".as_bytes(),
+        b"x",
+    ]);
     assert_eq!(out, expected);
 }
 
@@ -178,7 +214,13 @@ fn message_lengths_around_the_buffers_hash_alike() {
     // The framing overhead before the text: 7 length prefixes, the domain and the operation.
     let fixed = 7 * 8 + DOMAIN.len() + 2 + 1 + 1;
     let mut lengths = Vec::new();
-    for edge in [SMALL_BYTES, HEAD_BYTES, 2 * HEAD_BYTES, MULTITHREAD_MIN_BYTES] {
+    for edge in [
+        SMALL_BYTES,
+        GATHER_BYTES,
+        2 * GATHER_BYTES,
+        MULTITHREAD_MIN_BYTES,
+        2 * MULTITHREAD_MIN_BYTES,
+    ] {
         for delta in -2i64..=2 {
             lengths.push((edge as i64 - fixed as i64 + delta) as usize);
             lengths.push((edge as i64 + delta) as usize);
@@ -195,16 +237,25 @@ fn message_lengths_around_the_buffers_hash_alike() {
             prompt_version: b"",
         };
         let message = framed(&[DOMAIN, b"qa", &text, b"", b"q", b"m", b""]);
-        assert_eq!(digest(&fields), *blake3::hash(&message).as_bytes(), "len {len}");
+        assert_eq!(
+            digest(&fields),
+            *blake3::hash(&message).as_bytes(),
+            "len {len}"
+        );
+        assert_eq!(
+            raw_digest(&text),
+            *blake3::hash(&text).as_bytes(),
+            "len {len}"
+        );
     }
 }
 
 #[test]
 fn large_fields_other_than_the_text_hash_alike() {
-    let big: Vec<u8> = (0..3 * HEAD_BYTES + 5).map(|i| (i % 251) as u8).collect();
+    let big: Vec<u8> = (0..3 * GATHER_BYTES + 5).map(|i| (i % 251) as u8).collect();
     let fields = Fields {
-        operation: &big[..HEAD_BYTES + 3],
-        text: &big[..HEAD_BYTES - 1],
+        operation: &big[..GATHER_BYTES + 3],
+        text: &big[..GATHER_BYTES - 1],
         options: &big,
         question: &big[7..],
         model: &big[..SMALL_BYTES],
@@ -220,4 +271,36 @@ fn large_fields_other_than_the_text_hash_alike() {
         b"",
     ]);
     assert_eq!(digest(&fields), *blake3::hash(&message).as_bytes());
+}
+
+#[test]
+fn any_mix_of_field_sizes_hashes_like_the_concatenation() {
+    let bytes: Vec<u8> = (0..1_200_000).map(|i| (i * 13 % 241) as u8).collect();
+    for text_len in [0, 1, 1000, 16_000, 70_000, 300_000, 1_100_000] {
+        for question_len in [0, 5, 20_000, 300_000] {
+            let fields = Fields {
+                operation: b"qa",
+                text: &bytes[..text_len],
+                options: b"\x01\x00\x00\x00\x00\x00\x00\x00k\x01\x00\x00\x00\x00\x00\x00\x00v",
+                question: &bytes[3..3 + question_len],
+                model: b"m",
+                prompt_version: b"7",
+            };
+            let message = framed(&[
+                DOMAIN,
+                fields.operation,
+                fields.text,
+                fields.options,
+                fields.question,
+                fields.model,
+                fields.prompt_version,
+            ]);
+            let expected = *blake3::hash(&message).as_bytes();
+            assert_eq!(
+                digest(&fields),
+                expected,
+                "text {text_len}, question {question_len}"
+            );
+        }
+    }
 }
