@@ -20,7 +20,7 @@ __all__ = [
 __version__: str
 KEY_VERSION: str
 DEFAULT_NAMESPACE: str
-# Texts of at least this many UTF-8 bytes are hashed on all cores (blake3 update_rayon).
+# Messages (the text plus ~100 bytes of framing) of at least this many bytes are hashed on all cores.
 MULTITHREAD_MIN_BYTES: int
 # Texts of at least this many UTF-8 bytes are hashed with the GIL released.
 DETACH_MIN_BYTES: int

@@ -1,6 +1,8 @@
-//! Where does `Hasher::update_rayon` start to beat `Hasher::update` on this machine?
-//! `cargo run --release --example thresholds` prints, per input size, the median time of
-//! each (the two take turns, so background load hits both alike) and their ratio.
+//! From what text size does hashing a key's message on all cores beat one core?
+//! `cargo run --release --example thresholds` prints, per text size, the median time of
+//! `spec::digest` with and without rayon (the two take turns, so background load hits
+//! both alike) and their ratio. MULTITHREAD_MIN_BYTES in spec.rs is set from this.
+use _native::spec;
 use std::time::Instant;
 
 fn time_us(f: &mut impl FnMut(), calls: usize) -> f64 {
@@ -20,16 +22,24 @@ fn main() {
     println!("rayon threads: {}", rayon::current_num_threads());
     println!(
         "{:>10} {:>12} {:>12} {:>8}",
-        "bytes", "update µs", "rayon µs", "speedup"
+        "bytes", "1 core µs", "rayon µs", "speedup"
     );
     for kib in [32, 64, 96, 128, 192, 256, 384, 512, 1024, 4096] {
-        let data: Vec<u8> = (0..kib * 1024).map(|i| (i * 31 % 251) as u8).collect();
+        let text: Vec<u8> = (0..kib * 1024).map(|i| (i * 31 % 251) as u8).collect();
+        let fields = spec::Fields {
+            operation: b"summarize",
+            text: &text,
+            options: b"",
+            question: b"",
+            model: b"local",
+            prompt_version: b"1",
+        };
         let calls = (2048 / kib).max(1);
         let mut single = || {
-            std::hint::black_box(blake3::Hasher::new().update(&data).finalize());
+            std::hint::black_box(spec::digest_parallel_from(&fields, u64::MAX));
         };
         let mut multi = || {
-            std::hint::black_box(blake3::Hasher::new().update_rayon(&data).finalize());
+            std::hint::black_box(spec::digest_parallel_from(&fields, 0));
         };
         let (mut s, mut m) = (Vec::new(), Vec::new());
         for _ in 0..301 {

@@ -18,9 +18,11 @@ use spec::{Fields, OptionValue};
 /// Python threads run while we hash. See docs/benchmarks.md.
 const DETACH_MIN_BYTES: usize = 8 * 1024;
 
-/// make_keys hashes across rayon's threads once a batch holds this many text bytes: below
-/// it, waking the pool costs more than the second core saves.
-const PARALLEL_BATCH_MIN_BYTES: usize = 64 * 1024;
+/// make_keys hashes a batch on all cores once its texts add up to this many bytes: the same
+/// break-even as one message (spec::MULTITHREAD_MIN_BYTES). Measured against a Python loop
+/// over make_key: 12-24 x 8 KiB (96-192 KiB) lost up to 35% to waking the pool; from 256 KiB
+/// it is 0.8-1.3x, from 512 KiB 1.2-1.4x.
+const PARALLEL_BATCH_MIN_BYTES: usize = spec::MULTITHREAD_MIN_BYTES;
 
 const REQUEST_SHAPE: &str =
     "each request must be a tuple (text, operation, options, question, model, prompt_version[, namespace])";

@@ -17,12 +17,12 @@ pub const DOMAIN: &[u8] = b"aitext/cache-key/v1";
 pub const KEY_VERSION: &str = "v1";
 pub const DEFAULT_NAMESPACE: &str = "ai_cache";
 
-/// Texts at least this long are hashed with `Hasher::update_rayon` (all cores) instead of
-/// `Hasher::update` (one core, SIMD). Measured on the 2-core development machine with
-/// `cargo run --release --example thresholds`: with the second core idle, rayon starts to
-/// win between 128 and 256 KiB (1.1-1.25x at 128 KiB, 1.2-1.5x at 256 KiB, ~1.7x from 1 MiB);
-/// with the second core busy (other workers, other requests) it loses up to 25% at 128 KiB
-/// and about breaks even at 256 KiB. See docs/benchmarks.md.
+/// Messages (and, inside them, subtrees) of at least this many bytes are hashed on all cores
+/// (rayon) rather than one. Measured on the 2-core development machine with `cargo run
+/// --release --example thresholds`, the second core mostly free: rayon loses below 128 KiB
+/// (0.5x at 32 KiB), breaks even at 128-256 KiB (0.95-1.15x) and wins from 512 KiB (1.35x;
+/// 1.5x at 1 MiB, 1.65x at 4 MiB). Under a load average of 5 (both cores busy) it lost up
+/// to 25% at 128 KiB and was within ±20% at 256 KiB. See docs/benchmarks.md.
 pub const MULTITHREAD_MIN_BYTES: usize = 256 * 1024;
 
 /// The fields of one request, already encoded; `options` is the output of `encode_options`.
@@ -160,8 +160,8 @@ fn both<A: Send, B: Send>(
 }
 
 /// The chaining value of the subtree [offset, offset + len) of `message`.
-fn subtree(message: &Message<'_>, offset: u64, len: u64) -> ChainingValue {
-    let parallel = len >= MULTITHREAD_MIN_BYTES as u64;
+fn subtree(message: &Message<'_>, offset: u64, len: u64, parallel_from: u64) -> ChainingValue {
+    let parallel = len >= parallel_from;
     let mut hasher = blake3::Hasher::new();
     hasher.set_input_offset(offset);
     if let Some(bytes) = message.within(offset, offset + len) {
@@ -180,14 +180,20 @@ fn subtree(message: &Message<'_>, offset: u64, len: u64) -> ChainingValue {
     let left = left_subtree_len(len);
     let (l, r) = both(
         parallel,
-        || subtree(message, offset, left),
-        || subtree(message, offset + left, len - left),
+        || subtree(message, offset, left, parallel_from),
+        || subtree(message, offset + left, len - left, parallel_from),
     );
     merge_subtrees_non_root(&l, &r, Mode::Hash)
 }
 
 /// The BLAKE3-256 digest of the framed fields.
 pub fn digest(fields: &Fields<'_>) -> [u8; 32] {
+    digest_parallel_from(fields, MULTITHREAD_MIN_BYTES as u64)
+}
+
+/// `digest`, hashing subtrees of at least `parallel_from` bytes on all cores (the thresholds
+/// example measures where that starts to pay).
+pub fn digest_parallel_from(fields: &Fields<'_>, parallel_from: u64) -> [u8; 32] {
     let parts = [
         DOMAIN,
         fields.operation,
@@ -203,7 +209,7 @@ pub fn digest(fields: &Fields<'_>) -> [u8; 32] {
         pieces[2 * i] = &prefixes[i];
         pieces[2 * i + 1] = parts[i];
     }
-    hash_message(&Message::new(pieces))
+    hash_message(&Message::new(pieces), parallel_from)
 }
 
 /// BLAKE3-256 of `bytes` alone, the same way `digest` hashes a message: the benchmark's
@@ -211,10 +217,10 @@ pub fn digest(fields: &Fields<'_>) -> [u8; 32] {
 pub fn raw_digest(bytes: &[u8]) -> [u8; 32] {
     let mut pieces: [&[u8]; 14] = [&[]; 14];
     pieces[0] = bytes;
-    hash_message(&Message::new(pieces))
+    hash_message(&Message::new(pieces), MULTITHREAD_MIN_BYTES as u64)
 }
 
-fn hash_message(message: &Message<'_>) -> [u8; 32] {
+fn hash_message(message: &Message<'_>, parallel_from: u64) -> [u8; 32] {
     let total = message.len();
     if total <= SMALL_BYTES as u64 {
         let mut block = ArrayVec::<u8, SMALL_BYTES>::new();
@@ -223,9 +229,9 @@ fn hash_message(message: &Message<'_>) -> [u8; 32] {
     }
     let left = left_subtree_len(total);
     let (l, r) = both(
-        total >= MULTITHREAD_MIN_BYTES as u64,
-        || subtree(message, 0, left),
-        || subtree(message, left, total - left),
+        total >= parallel_from,
+        || subtree(message, 0, left, parallel_from),
+        || subtree(message, left, total - left, parallel_from),
     );
     *merge_subtrees_root(&l, &r, Mode::Hash).as_bytes()
 }
