@@ -1,4 +1,4 @@
-"""`aitext bench keys [--json] [--quick]`: cache-key generation, every scheme in one run.
+"""`aitext bench keys [--json | --markdown] [--quick]`: cache-key generation, every scheme in one run.
 
 For texts of 100 B to 10 MB: the write-up's original scheme (JSON + MD5), its proposed
 scheme (SHA-256 + word count, MD5[:8] parts, short texts inline), the Python reference
@@ -8,7 +8,8 @@ Then two threads against one just below the multithreading threshold (the GIL is
 released while hashing), and make_keys on 1,000 x 10 KB against Python loops.
 
 Times are medians of interleaved rounds: the schemes take turns, so a noisy neighbour
-slows them all alike rather than whichever happened to be running.
+slows them all alike rather than whichever happened to be running; ratios are medians of
+the per-round ratios.
 """
 
 from __future__ import annotations
@@ -103,18 +104,22 @@ def bench_sizes(rounds: int, budget: float) -> list[dict[str, Any]]:
             for name, fn in calls.items():
                 samples[name].append(time_per_call(fn, numbers[name]))
         medians = {name: statistics.median(values) for name, values in samples.items()}
-        rust = medians["rust"]
+
+        def paired(other: str) -> float:
+            # Median of per-round ratios: both sides of each ratio ran back to back.
+            return statistics.median(o / r for o, r in zip(samples[other], samples["rust"], strict=True))
+
         results.append(
             {
                 "bytes": size,
                 "us_per_key": {name: medians[name] * 1e6 for name in SCHEMES},
                 "gb_per_s": {name: size / medians[name] / 1e9 for name in SCHEMES},
                 "rust_speedup": {
-                    "vs_original": medians["original"] / rust,
-                    "vs_proposed": medians["proposed"] / rust,
-                    "vs_python": medians["python"] / rust,
+                    "vs_original": paired("original"),
+                    "vs_proposed": paired("proposed"),
+                    "vs_python": paired("python"),
                 },
-                "rust_over_raw": rust / medians["raw_blake3"] - 1,
+                "rust_over_raw": 1 / paired("raw_blake3") - 1,
                 "calls_per_round": numbers,
             }
         )
@@ -156,7 +161,7 @@ def bench_concurrency(rounds: int, budget: float) -> dict[str, Any]:
         out[name] = {
             "one_thread_keys_per_s": statistics.median(one),
             "two_threads_keys_per_s": statistics.median(two),
-            "speedup": statistics.median(two) / statistics.median(one),
+            "speedup": statistics.median(t / o for t, o in zip(two, one, strict=True)),
         }
     return out
 
@@ -175,12 +180,16 @@ def bench_batch(rounds: int) -> dict[str, Any]:
         for name, fn in calls.items():
             samples[name].append(time_per_call(fn, 1))
     ms = {name: statistics.median(values) * 1e3 for name, values in samples.items()}
+
+    def paired(other: str) -> float:
+        return statistics.median(o / r for o, r in zip(samples[other], samples["rust_make_keys"], strict=True))
+
     return {
         "requests": len(requests),
         "bytes_each": 10_000,
         "ms": ms,
-        "make_keys_vs_rust_loop": ms["rust_loop"] / ms["rust_make_keys"],
-        "make_keys_vs_python_loop": ms["python_make_keys"] / ms["rust_make_keys"],
+        "make_keys_vs_rust_loop": paired("rust_loop"),
+        "make_keys_vs_python_loop": paired("python_make_keys"),
     }
 
 
@@ -270,9 +279,26 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"  {'met ' if t['met'] else 'MISS'} {name}: {value} (target {t['target']})")
 
 
+def print_markdown(report: dict[str, Any]) -> None:
+    """The tables of docs/benchmarks.md ("Cache keys")."""
+    print("| text | " + " | ".join(LABELS[s] for s in SCHEMES) + " |")
+    print("|---:|" + "---:|" * len(SCHEMES))
+    for row in report["sizes"]:
+        cells = [f"{row['us_per_key'][s]:,.2f} ({row['gb_per_s'][s]:.2f})" for s in SCHEMES]
+        print(f"| {human_size(row['bytes'])} | " + " | ".join(cells) + " |")
+    print()
+    print("| text | Rust vs original | Rust vs proposed | Rust vs Python reference | Rust over raw BLAKE3 |")
+    print("|---:|---:|---:|---:|---:|")
+    for row in report["sizes"]:
+        r = row["rust_speedup"]
+        print(f"| {human_size(row['bytes'])} | {r['vs_original']:.1f}x | {r['vs_proposed']:.1f}x | "
+              f"{r['vs_python']:.1f}x | {row['rust_over_raw']:+.1%} |")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="aitext bench keys", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
     args = parser.parse_args(argv)
     rounds, budget = (3, 0.01) if args.quick else (25, 0.02)
@@ -289,6 +315,8 @@ def main(argv: list[str]) -> int:
     }
     if args.json:
         print(json.dumps(report, indent=2))
+    elif args.markdown:
+        print_markdown(report)
     else:
         print_report(report)
     return 0
