@@ -48,7 +48,7 @@ def test_write_up_schemes_are_rebuilt_as_described() -> None:
 
     sys.path.insert(0, str(BENCH_DIR))
     try:
-        from original_schemes import original_key, proposed_key
+        from original_schemes import original_key, proposed_key  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(BENCH_DIR))
     body = json.dumps({"operation": "qa", "options": [["k", 1]], "question": "q?", "text": "t"}, sort_keys=True)
