@@ -142,3 +142,4 @@ async def test_missed_invalidation_while_unsubscribed_clears_memory(make_cache, 
     assert int(own_redis.cli("CLIENT", "KILL", "TYPE", "pubsub")) == 1
     await _wait_until(lambda: len(cache.memory) == 0, "memory cleared after the missed invalidation")
     assert cache.redis_available  # only the subscription broke
+

@@ -86,6 +86,7 @@ class RedisTier:
         self._listener: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         self._reported: bool | None = None
+        self._closed = False
 
     async def start(self) -> None:
         try:
@@ -97,10 +98,13 @@ class RedisTier:
             self._came_up()
 
     async def close(self) -> None:
-        for task in (self._reconnect, self._listener):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        # The loops also check _closed: redis-py can turn a cancellation into a connection error.
+        self._closed = True
+        tasks = [t for t in (self._reconnect, self._listener) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         self._reconnect = self._listener = None
         if self._owns_client:
             await self.client.aclose()
@@ -150,15 +154,16 @@ class RedisTier:
     async def _listen(self, channel: str, on_message: Callable[[str], None], on_gap: Callable[[], None]) -> None:
         delay = self._backoff_initial
         interrupted = False
-        while True:
+        while not self._closed:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(channel)
+                self._came_up()  # Redis answered, whichever loop noticed first
                 if interrupted:
                     on_gap()
                 self.subscribed.set()
                 delay = self._backoff_initial
-                while True:
+                while not self._closed:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message["type"] == "message":
                         on_message(message["data"].decode("utf-8", errors="replace"))
@@ -171,8 +176,9 @@ class RedisTier:
                     await pubsub.aclose()
                 except REDIS_FAILURES:
                     pass
-            await asyncio.sleep(delay + random.uniform(0, self._backoff_initial))
-            delay = min(delay * 2, self._backoff_max)
+            if not self._closed:
+                await asyncio.sleep(delay + random.uniform(0, self._backoff_initial))
+                delay = min(delay * 2, self._backoff_max)
 
     async def _call(self, command: Callable[[], Awaitable[Any]]) -> Any:
         if not self.available:
@@ -208,10 +214,16 @@ class RedisTier:
                 multiplier=self._backoff_initial, max=self._backoff_max, jitter=self._backoff_initial
             ),
             retry=retry_if_exception_type(REDIS_FAILURES),
+            stop=lambda _: self._closed,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                await self.client.ping()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self.client.ping()
+        except REDIS_FAILURES:
+            return  # closed while Redis was still down
+        if self._closed:
+            return
         log.info("redis answers again; L2 back in use")
         self._came_up()
