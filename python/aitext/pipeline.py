@@ -55,8 +55,8 @@ class Pipeline:
         self._settings = settings
         self._processor = processor
         self._cache = cache
-        self._make_key = keys.make_key
-        self.key_backend = keys.backend()
+        self.key_backend = keys.configure(settings.key_backend)
+        self._make_key = keys.key_function()
 
     def key_for(self, request: ValidRequest) -> str:
         started = time.perf_counter()
