@@ -143,3 +143,18 @@ async def test_missed_invalidation_while_unsubscribed_clears_memory(make_cache, 
     await _wait_until(lambda: len(cache.memory) == 0, "memory cleared after the missed invalidation")
     assert cache.redis_available  # only the subscription broke
 
+
+async def test_a_cancelled_caller_does_not_mark_redis_down(make_cache, own_redis: RedisProcess):
+    health = Health()
+    cache = await make_cache(redis_url=own_redis.url, health=health)
+    own_redis.cli("CLIENT", "PAUSE", "400", "ALL")  # commands block, well within the 0.5 s timeout
+    for _ in range(3):
+        call = asyncio.ensure_future(cache.invalidate_key("ai_cache:v1:qa:00"))
+        await asyncio.sleep(0.05)
+        call.cancel()
+        try:
+            await call
+        except asyncio.CancelledError:
+            pass
+    assert cache.redis_available and health.reports == [True]
+    assert stats_errors(cache) == 0

@@ -168,6 +168,8 @@ class RedisTier:
                     if message is not None and message["type"] == "message":
                         on_message(message["data"].decode("utf-8", errors="replace"))
             except REDIS_FAILURES as exc:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from exc
                 log.debug("invalidation subscription lost (%s); resubscribing", exc)
                 interrupted = True
                 self.subscribed.clear()
@@ -186,6 +188,8 @@ class RedisTier:
         try:
             return await command()
         except REDIS_FAILURES as exc:
+            if _being_cancelled():
+                raise asyncio.CancelledError from exc  # a caller going away says nothing about Redis
             if self._on_error is not None:
                 self._on_error()
             log.warning("redis command failed (%s: %s); continuing without L2", type(exc).__name__, exc)
@@ -227,3 +231,9 @@ class RedisTier:
             return
         log.info("redis answers again; L2 back in use")
         self._came_up()
+
+
+def _being_cancelled() -> bool:
+    """True when redis-py turned this task's cancellation into one of its own errors."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
