@@ -76,6 +76,14 @@ async def test_same_request_twice_is_answered_from_cache(start_server, counting,
     assert second.summary == first.summary and second.summary
     assert counting.processors[0].calls == 1
 
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stats = await pb_grpc.TextServiceStub(channel).GetCacheStats(pb.GetCacheStatsRequest())
+    totals = {(c.tier, c.operation): (c.hits, c.misses) for c in stats.counts}
+    assert totals[("memory", "summarize")] == (1, 1) and totals[("redis", "summarize")] == (0, 1)
+    assert (stats.redis_mode, stats.redis_available, stats.memory_entries) == ("redis", True, 1)
+    assert [(k.text_tier, k.count) for k in stats.key_latency] == [("small", 2)]
+    assert stats.key_latency[0].backend in ("rust", "python") and stats.key_latency[0].p50_us > 0
+
 
 async def test_another_model_or_prompt_version_is_a_miss(start_server, counting, redis_url):
     original = await start_server(redis_url=redis_url)
