@@ -28,6 +28,8 @@ def as_request_error(exc: Exception) -> RequestError:
     """The one place where failures become client-facing statuses."""
     if isinstance(exc, RequestError):
         return exc
+    if isinstance(exc, ConnectionError):  # the cache could not reach Redis for an operation that needs it
+        return unavailable(f"the cache is unavailable: {exc}")
     if isinstance(exc, ProviderUnavailable):
         return unavailable(f"the model provider is unavailable: {exc}", retry_after_seconds=exc.retry_after)
     log.exception("unexpected failure", exc_info=exc)
