@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aitext.v1 import aitext_pb2 as pb
+from tests.protowire import length_delimited, varint
 
 # Codes a well-behaved server may answer a hostile or odd request with.
 ACCEPTABLE = {
@@ -50,20 +51,6 @@ def call_raw(channel: grpc.Channel, method: str, payload: bytes) -> grpc.StatusC
     return grpc.StatusCode.OK
 
 
-def varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
 # Text as arbitrary bytes: valid UTF-8 mostly, sometimes not (lone surrogates, Latin-1, cut sequences).
 texts = st.one_of(
     st.text(max_size=400).map(lambda t: t.encode("utf-8")),
@@ -77,17 +64,17 @@ texts = st.one_of(
 
 @st.composite
 def process_requests(draw) -> bytes:
-    parts = [field(1, draw(texts)), varint(2 << 3) + varint(draw(st.integers(-(2**40), 2**40)))]
+    parts = [length_delimited(1, draw(texts)), varint(2 << 3) + varint(draw(st.integers(-(2**40), 2**40)))]
     if draw(st.booleans()):
-        parts.append(field(3, draw(texts)))
+        parts.append(length_delimited(3, draw(texts)))
     if draw(st.booleans()):
         option_field = draw(st.sampled_from([4, 5, 6]))
-        parts.append(field(option_field, varint(1 << 3) + varint(draw(st.integers(-(2**63), 2**64 - 1)))))
+        parts.append(length_delimited(option_field, varint(1 << 3) + varint(draw(st.integers(-(2**63), 2**64 - 1)))))
     if draw(st.booleans()):
         control = varint(1 << 3) + varint(draw(st.integers(0, 3)))
         control += varint(3 << 3) + varint(draw(st.integers(0, 2**33)))
         control += varint(4 << 3) + varint(draw(st.integers(0, 2**33)))
-        parts.append(field(7, control))
+        parts.append(length_delimited(7, control))
     return b"".join(draw(st.permutations(parts)))
 
 
@@ -111,7 +98,7 @@ def test_random_bytes_to_every_method(fuzz_channel, method, payload):
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(items=st.lists(process_requests(), min_size=0, max_size=130), concurrency=st.integers(0, 2**32 - 1))
 def test_random_batches(fuzz_channel, items, concurrency):
-    payload = b"".join(field(1, item) for item in items) + varint(2 << 3) + varint(concurrency)
+    payload = b"".join(length_delimited(1, item) for item in items) + varint(2 << 3) + varint(concurrency)
     assert_acceptable(call_raw(fuzz_channel[1], "ProcessBatch", payload), "ProcessBatch", payload[:200])
 
 
@@ -121,7 +108,7 @@ def test_deeply_nested_and_oversized_messages(fuzz_channel, depth, method):
     # Unknown groups nested `depth` deep: protobuf's recursion limit must turn into INVALID_ARGUMENT.
     nested = varint(99 << 3 | 3) * depth + varint(99 << 3 | 4) * depth
     assert_acceptable(call_raw(fuzz_channel[1], method, nested), method, nested)
-    huge = field(1, b"x" * (1024 * 1024 + depth))
+    huge = length_delimited(1, b"x" * (1024 * 1024 + depth))
     assert call_raw(fuzz_channel[1], method, huge) == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 

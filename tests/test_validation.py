@@ -9,6 +9,7 @@ from grpc_status import rpc_status
 
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
+from tests.protowire import length_delimited, process_request
 
 TEXT = "The river flooded the valley in spring. Farmers moved their herds to the hills."
 
@@ -61,20 +62,6 @@ async def test_message_over_the_size_limit_is_resource_exhausted(start_server):
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def raw_request(text: bytes, operation: int) -> bytes:
-    """A ProcessRequest encoded by hand, so the text can hold bytes protobuf would refuse to write."""
-
-    def varint(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                return bytes(out)
-
-    return b"\x0a" + varint(len(text)) + text + b"\x10" + varint(operation)
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -89,15 +76,15 @@ async def test_invalid_utf8_names_the_text_field(server, text):
             "/aitext.v1.TextService/Process", request_serializer=None, response_deserializer=pb.ProcessResponse.FromString
         )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await call(raw_request(text, pb.OPERATION_SUMMARIZE))
+            await call(process_request(text, pb.OPERATION_SUMMARIZE))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "UTF-8" in violations(caught.value)["text"]
 
 
 async def test_invalid_utf8_in_a_batch_item_names_the_item(server):
-    item = raw_request("x \udfff".encode("utf-8", "surrogatepass"), pb.OPERATION_SENTIMENT)
+    item = process_request("x \udfff".encode("utf-8", "surrogatepass"), pb.OPERATION_SENTIMENT)
     good = pb.ProcessRequest(text=TEXT, operation=pb.OPERATION_SENTIMENT).SerializeToString()
-    batch = b"".join(b"\x0a" + bytes([len(r)]) + r for r in (good, item))
+    batch = b"".join(length_delimited(1, r) for r in (good, item))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         call = channel.unary_stream("/aitext.v1.TextService/ProcessBatch", request_serializer=None)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
