@@ -9,7 +9,7 @@ import pytest
 
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
-from tests.fixtures.fake_provider import CANNED, Fail, Hang
+from tests.fixtures.fake_provider import CANNED, Fail, Hang, Reply
 
 TEXT = "The new phone's battery died within two hours. Support never answered my emails."
 
@@ -103,3 +103,23 @@ async def test_overload_is_refused_not_queued(start_server, fake_provider):
         codes = await asyncio.gather(*(call(i) for i in range(6)))
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 4, codes
     assert codes.count(grpc.StatusCode.UNAVAILABLE) == 2, codes
+
+
+async def test_a_request_whose_caller_left_stops_its_model_call(start_server, fake_provider):
+    """The caller cancels (no deadline): the model call is cancelled, so the next caller starts a new one."""
+    fake_provider.default = Hang()
+    server = await start_server(**provider_overrides(fake_provider, provider_timeout_seconds=30, provider_retries=0))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = pb_grpc.TextServiceStub(channel)
+        request = pb.ProcessRequest(text=TEXT, operation=pb.OPERATION_SUMMARIZE)
+        call = stub.Process(request)
+        while fake_provider.attempts == 0:
+            await asyncio.sleep(0.01)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        fake_provider.default = Reply()
+        # Had the first call kept running, this one would join it and hang with it.
+        response = await stub.Process(request, timeout=10)
+    assert response.summary == CANNED["submit_summary"]["summary"]
+    assert fake_provider.attempts == 2

@@ -42,6 +42,14 @@ class _Found:
     created_at: float
 
 
+@dataclass(slots=True)
+class _Flight:
+    """One model call (or L2 lookup) shared by the concurrent identical requests waiting on it."""
+
+    task: asyncio.Task[_Found]
+    waiters: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class TextTiers:
     small: int
@@ -108,7 +116,7 @@ class ResponseCache:
         self._token_key = f"{self._namespace}.invalidation-token"  # outside "{namespace}:*"
         self._last_token: bytes | None = None
         self._gap_check: asyncio.Task[None] | None = None
-        self._flights: dict[str, asyncio.Task[_Found]] = {}
+        self._flights: dict[str, _Flight] = {}
 
     # --- lifecycle ---
 
@@ -129,7 +137,7 @@ class ResponseCache:
             self._set_cache_health(True)
 
     async def close(self) -> None:
-        flights = list(self._flights.values())
+        flights = [flight.task for flight in self._flights.values()]
         if self._gap_check is not None:
             flights.append(self._gap_check)
         for task in flights:
@@ -174,23 +182,36 @@ class ResponseCache:
         flight = self._flights.get(key)
         if flight is not None:
             self.metrics.singleflight_joins.inc()
-            found = await asyncio.shield(flight)
+            found = await self._wait(key, flight)
             if not found.hit or max_age is None or time.time() - found.created_at <= max_age:
                 return self._outcome(found)
             # The shared answer is a cached one older than this request accepts.
             found = await self._compute_and_store(key, operation, text_len, ttl, admit, store, compute)
             return self._outcome(found)
 
-        flight = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._lookup_l2_or_compute(key, operation, text_len, ttl, admit, store, max_age, compute)
         )
-        self._flights[key] = flight
-        flight.add_done_callback(lambda task: self._flight_done(key, task))
-        # Shielded: a caller that goes away does not cancel the answer others are waiting for.
-        return self._outcome(await asyncio.shield(flight))
+        flight = self._flights[key] = _Flight(task)
+        task.add_done_callback(lambda done: self._flight_done(key, done))
+        return self._outcome(await self._wait(key, flight))
+
+    async def _wait(self, key: str, flight: _Flight) -> _Found:
+        # Shielded: one caller going away does not cancel the answer the others wait for;
+        # when the last one goes, the call is cancelled rather than paid for with nobody waiting.
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                if self._flights.get(key) is flight:
+                    del self._flights[key]  # a request arriving now starts afresh
+                flight.task.cancel()
 
     def _flight_done(self, key: str, task: asyncio.Task[_Found]) -> None:
-        if self._flights.get(key) is task:
+        flight = self._flights.get(key)
+        if flight is not None and flight.task is task:
             del self._flights[key]
         if not task.cancelled():
             task.exception()  # retrieved here so an error nobody awaited is not logged as "never retrieved"
