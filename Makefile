@@ -18,7 +18,8 @@ system-deps:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml rust_ext/Cargo.toml Cargo.lock
+# Reinstalls (and rebuilds aitext._native) when the package metadata or the Rust sources change.
+$(STAMP): pyproject.toml rust_ext/Cargo.toml Cargo.lock $(shell find rust_ext/src -name '*.rs')
 	@command -v cargo >/dev/null || { echo "cargo is required to build aitext._native (https://rustup.rs)"; exit 1; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
