@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -142,6 +143,10 @@ def _start_metrics(settings: Settings, worker_index: int) -> None:
 async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | None, ready=None) -> None:
     running = await create_server(settings)
     _start_metrics(settings, worker_index)
+    # The ~100k objects of the imports and start-up live as long as the process: moved out of the
+    # collector's reach, a full collection walks only what requests allocate instead of pausing
+    # every call on this worker for ~40 ms.
+    gc.freeze()
     log.info("aitext worker %d listening on %s:%d (model %s)", os.getpid(), settings.host, running.port, settings.model)
     if ready_file is not None:
         ready_file.write_text(f"{running.port}\n")
