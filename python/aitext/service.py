@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import grpc
@@ -36,19 +36,27 @@ def as_request_error(exc: Exception) -> RequestError:
     return RequestError(grpc.StatusCode.INTERNAL, "internal error")
 
 
-def log_request(context: grpc.aio.ServicerContext, request, outcome: str, started: float) -> None:
+REQUEST_LINE = "request_id=%s operation=%s text_len=%d outcome=%s latency_ms=%.2f"
+
+
+def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int, outcome: str, started: float) -> None:
     if not request_log.isEnabledFor(logging.INFO):
         return
-    request_id = dict(context.invocation_metadata() or ()).get("x-request-id") or uuid.uuid4().hex[:16]
-    operation = BY_ENUM[request.operation].name if getattr(request, "operation", None) in BY_ENUM else "-"
-    request_log.info(
-        "request_id=%s operation=%s text_len=%d outcome=%s latency_ms=%.2f",
-        request_id,
-        operation,
-        len(getattr(request, "text", "")),
+    request_id = None
+    for name, value in context.invocation_metadata() or ():
+        if name == "x-request-id":
+            request_id = value
+    spec = BY_ENUM.get(operation)
+    args = (
+        request_id or os.urandom(8).hex(),
+        spec.name if spec is not None else "-",
+        text_len,
         outcome,
         (time.perf_counter() - started) * 1000,
     )
+    # What request_log.info() does, minus its walk up the stack for the caller's file and line,
+    # which no handler here prints: a quarter of the line's cost, paid on every request.
+    request_log.handle(request_log.makeRecord(request_log.name, logging.INFO, __file__, 0, REQUEST_LINE, args, None))
 
 
 class TextService(pb_grpc.TextServiceServicer):
@@ -65,9 +73,10 @@ class TextService(pb_grpc.TextServiceServicer):
             response = await self._pipeline.process(valid, timeout=context.time_remaining())
         except Exception as exc:
             error = as_request_error(exc)
-            log_request(context, request, f"error:{error.code.name}", started)
+            log_request(context, request.operation, len(request.text), f"error:{error.code.name}", started)
             await error.abort(context)
-        log_request(context, request, f"hit:{response.cache.tier}" if response.cache.hit else "miss", started)
+        cache = response.cache
+        log_request(context, request.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
         return response
 
     async def ProcessBatch(self, request, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProcessBatchResponse]:
