@@ -24,7 +24,9 @@ class ValidRequest:
 
 def validate_process(request: pb.ProcessRequest, settings: Settings, prefix: str = "") -> ValidRequest:
     """Returns the checked request, or raises INVALID_ARGUMENT listing every bad field."""
-    violations = _process_violations(request, settings, prefix)
+    # Each read of a string field builds a new str from the message's UTF-8 (60 µs a MB of ASCII): read it once.
+    text = request.text
+    violations = _process_violations(request, text, settings, prefix)
     if violations:
         raise invalid_argument(violations)
     spec = BY_ENUM[request.operation]
@@ -32,16 +34,17 @@ def validate_process(request: pb.ProcessRequest, settings: Settings, prefix: str
     if spec.options_field and request.HasField(spec.options_field):
         chosen = getattr(request, spec.options_field)
         given = {o.name: getattr(chosen, o.name) for o in spec.options if chosen.HasField(o.name)}
-    return ValidRequest(spec, request.text, spec.effective_options(given), request.question, request.cache_control)
+    return ValidRequest(spec, text, spec.effective_options(given), request.question, request.cache_control)
 
 
-def _process_violations(request: pb.ProcessRequest, settings: Settings, prefix: str) -> list[tuple[str, str]]:
+def _process_violations(
+    request: pb.ProcessRequest, text: str, settings: Settings, prefix: str
+) -> list[tuple[str, str]]:
     violations: list[tuple[str, str]] = []
 
     def bad(field: str, description: str) -> None:
         violations.append((prefix + field, description))
 
-    text = request.text
     # A str's UTF-8 size is at most 4 bytes a character: encode only when it could matter.
     if len(text) * 4 > settings.max_text_bytes and len(text.encode("utf-8", "surrogatepass")) > settings.max_text_bytes:
         bad("text", f"is longer than the limit of {settings.max_text_bytes} UTF-8 bytes")
