@@ -67,15 +67,27 @@ class CacheMetrics:
             buckets=KEY_LATENCY_BUCKETS,
             registry=r,
         )
+        # labels() takes a lock and builds a tuple key on every call: the request path reuses the
+        # children instead (bounded: the label values are mapped onto fixed sets first).
+        self._lookup_children: dict[tuple[str, str, bool], Counter] = {}
+        self._latency_children: dict[tuple[str, str], Histogram] = {}
 
     def operation_label(self, operation: str) -> str:
         return operation if operation in self.operations else OTHER
 
     def count_lookup(self, tier: str, operation: str, hit: bool) -> None:
-        self.lookups.labels(tier, self.operation_label(operation), "hit" if hit else "miss").inc()
+        labels = (tier, self.operation_label(operation), hit)
+        child = self._lookup_children.get(labels)
+        if child is None:
+            child = self._lookup_children[labels] = self.lookups.labels(labels[0], labels[1], "hit" if hit else "miss")
+        child.inc()
 
     def observe_key_latency(self, text_tier: str, backend: str, seconds: float) -> None:
-        self.key_latency.labels(text_tier, backend if backend in KEY_BACKENDS else OTHER).observe(seconds)
+        labels = (text_tier, backend if backend in KEY_BACKENDS else OTHER)
+        child = self._latency_children.get(labels)
+        if child is None:
+            child = self._latency_children[labels] = self.key_latency.labels(*labels)
+        child.observe(seconds)
 
     def bind_gauges(
         self, *, entries: Callable[[], float], used: Callable[[], float], max_bytes: float, available: Callable[[], float]

@@ -177,7 +177,7 @@ class ResponseCache:
         fresh = entry is not None and (max_age is None or now - entry.created_at <= max_age)
         self.metrics.count_lookup("memory", operation, fresh)
         if fresh:
-            return self._outcome(_Found(entry.payload, True, "memory", entry.created_at))
+            return CacheOutcome(envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at))
 
         flight = self._flights.get(key)
         if flight is not None:
