@@ -285,6 +285,9 @@ class BatchedStreamHandler(logging.StreamHandler):
 
 
 def configure_logging() -> None:
+    # The format shows neither thread nor process id: do not collect them for every record.
+    logging.logThreads = False
+    logging.logProcesses = False
     logging.basicConfig(
         handlers=[BatchedStreamHandler(sys.stderr)],
         level=os.environ.get("AITEXT_LOG_LEVEL", "INFO").upper(),
