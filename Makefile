@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install system-deps proto proto-check native bench clean
+.PHONY: run test install system-deps proto proto-check native bench bench-load bench-memory clean
 
 run: install
 	scripts/run-local.sh
@@ -40,6 +40,15 @@ proto-check: install
 bench: install
 	$(VENV)/bin/aitext bench keys
 	$(VENV)/bin/aitext bench cache
+
+# Service load with ghz, 3 repeats (about 13 min); rewrites the tables in docs/benchmarks.md.
+# `$(PY) bench/load/run.py --quick` is a one-minute smoke run that leaves the docs alone.
+bench-load: install
+	$(PY) bench/load/run.py
+
+# A worker's RSS while 100,000 distinct answers fill a 64 MiB L1 (about 10 min).
+bench-memory: install
+	$(PY) bench/load/memory.py --docs
 
 clean:
 	rm -rf $(VENV) target
