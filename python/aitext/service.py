@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import random
 import time
 from collections.abc import AsyncIterator
 
@@ -22,6 +22,10 @@ from aitext.validation import validate_batch, validate_process
 log = logging.getLogger(__name__)
 # One line per request: ids, sizes, outcome and latency; never the text, the question or a key.
 request_log = logging.getLogger("aitext.requests")
+# Request ids only correlate log lines, they guard nothing: a PRNG seeded once from os.urandom
+# (each worker imports this afresh) instead of a getrandom() system call on every request,
+# which releases the GIL and under load waits to get it back (7.5% of a worker's samples).
+_request_ids = random.Random()
 
 
 def as_request_error(exc: Exception) -> RequestError:
@@ -48,7 +52,7 @@ def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int
             request_id = value
     spec = BY_ENUM.get(operation)
     args = (
-        request_id or os.urandom(8).hex(),
+        request_id or f"{_request_ids.getrandbits(64):016x}",
         spec.name if spec is not None else "-",
         text_len,
         outcome,
