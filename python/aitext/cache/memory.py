@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-# Rough per-entry cost of the dict slot, the entry object and the key string header,
-# so a flood of tiny answers is still bounded by the byte budget.
-ENTRY_OVERHEAD_BYTES = 200
+# What an entry costs beyond the characters of its key and the bytes of its answer, so the budget
+# bounds the process's memory and a flood of tiny answers is still bounded: the str and bytes
+# headers (49 + 33), the entry object with its two floats and int, the OrderedDict's slot and
+# node (245 by tracemalloc) and the allocators' rounding. Measured by bench/load/memory.py: a
+# worker's RSS grows 841 B per cached ~430 B answer with its 86-character key.
+ENTRY_OVERHEAD_BYTES = 400
 
 
 @dataclass(frozen=True, slots=True)
