@@ -316,7 +316,7 @@ def machine(binary: str) -> str:
         f"{os.cpu_count()} vCPUs ({cpu}), {mem / 2**20:.1f} GiB RAM, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, grpcio {grpc.__version__}, protobuf {google.protobuf.__version__} "
         f"({api_implementation.Type()}), {version(['go', 'version']).removeprefix('go version ')}, "
-        f"ghz {version([binary, '--version'])}, Redis {redis}"
+        f"ghz {GHZ_VERSION}, Redis {redis}"
     )
 
 
@@ -509,6 +509,9 @@ def main() -> None:
             for repeat in range(repeats):
                 print(f"--- repeat {repeat + 1}/{repeats}, load {os.getloadavg()[0]:.2f}", flush=True)
                 for run in runs.values():
+                    # ghz cancels the calls in flight at its deadline; let the servers finish
+                    # unwinding them (cold calls, batches) before the next cell starts.
+                    time.sleep(0.5)
                     measure(binary, t[run.target], run, duration, out / f"{run.id}-{repeat + 1}.json")
         finally:
             procs.stop_all()
