@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -14,6 +15,25 @@ from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
 TOTAL = 900
+# Process is idempotent, so the clients retry what a restarting worker never ran. grpc core ends the
+# calls it had queued but not yet handed to a handler when shutdown began as CANCELLED instead of
+# UNAVAILABLE (grpc/grpc#41785), so both codes are retried. Nothing else is.
+RETRY_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "aitext.v1.TextService"}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
+                },
+            }
+        ]
+    }
+)
 CLIENTS = 4
 TOPICS = ["harbour", "orchard", "glacier", "library", "railway", "vineyard", "observatory", "bakery"]
 MOODS = ["was a delight and the staff were wonderful", "was a disappointment and the service was rude"]
@@ -49,7 +69,7 @@ def test_soak_with_redis_restarts_and_a_worker_restart(server_process_factory, o
     lock = threading.Lock()
 
     def client(offset: int) -> None:
-        with grpc.insecure_channel(served.address) as channel:
+        with grpc.insecure_channel(served.address, options=[("grpc.service_config", RETRY_CONFIG)]) as channel:
             stub = pb_grpc.TextServiceStub(channel)
             for n in range(offset, TOTAL, CLIENTS):
                 request = request_number(n)
