@@ -12,10 +12,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from aitext.errors import field_violations, retry_delay_seconds
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
@@ -159,16 +160,7 @@ class ServiceError(Exception):
     @classmethod
     def from_status(cls, status: status_pb2.Status, address: str) -> ServiceError:
         code = next((c for c in grpc.StatusCode if c.value[0] == status.code), grpc.StatusCode.UNKNOWN)
-        violations: dict[str, str] = {}
-        retry_after = None
-        for detail in status.details:
-            bad_request = error_details_pb2.BadRequest()
-            retry_info = error_details_pb2.RetryInfo()
-            if detail.Unpack(bad_request):
-                violations.update((v.field, v.description) for v in bad_request.field_violations)
-            elif detail.Unpack(retry_info):
-                retry_after = retry_info.retry_delay.ToNanoseconds() / 1e9
-        return cls(code, status.message, address, violations, retry_after)
+        return cls(code, status.message, address, field_violations(status), retry_delay_seconds(status))
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError, address: str) -> ServiceError:

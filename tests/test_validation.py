@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from aitext.errors import field_violations
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from tests.protowire import length_delimited, process_request
@@ -17,12 +17,7 @@ TEXT = "The river flooded the valley in spring. Farmers moved their herds to the
 def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
     status = rpc_status.from_call(error)
     assert status is not None, "the error carries no google.rpc.Status details"
-    found = {}
-    for detail in status.details:
-        bad_request = error_details_pb2.BadRequest()
-        if detail.Unpack(bad_request):
-            found.update({v.field: v.description for v in bad_request.field_violations})
-    return found
+    return field_violations(status)
 
 
 async def expect_invalid(stub, request: pb.ProcessRequest, field: str) -> str:

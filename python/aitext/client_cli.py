@@ -9,8 +9,8 @@ import sys
 import grpc
 from google.protobuf import json_format
 from grpc_status import rpc_status
-from google.rpc import error_details_pb2
 
+from aitext.errors import field_violations
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
@@ -45,10 +45,8 @@ def render(response: pb.ProcessResponse) -> str:
 def describe_error(error: grpc.RpcError) -> str:
     lines = [f"error: {error.code().name}: {error.details()}"]
     status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        bad_request = error_details_pb2.BadRequest()
-        if detail.Unpack(bad_request):
-            lines += [f"  {v.field}: {v.description}" for v in bad_request.field_violations]
+    if status is not None:
+        lines += [f"  {field}: {description}" for field, description in field_violations(status).items()]
     return "\n".join(lines)
 
 

@@ -49,6 +49,25 @@ class RequestError(Exception):
         await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+def field_violations(status: status_pb2.Status) -> dict[str, str]:
+    """The google.rpc.BadRequest field violations a status carries: field -> description."""
+    found: dict[str, str] = {}
+    for detail in status.details:
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            found.update((v.field, v.description) for v in bad_request.field_violations)
+    return found
+
+
+def retry_delay_seconds(status: status_pb2.Status) -> float | None:
+    """The google.rpc.RetryInfo delay a status carries, if any."""
+    for detail in status.details:
+        retry_info = error_details_pb2.RetryInfo()
+        if detail.Unpack(retry_info):
+            return retry_info.retry_delay.ToNanoseconds() / 1e9
+    return None
+
+
 def invalid_argument(violations: list[tuple[str, str]]) -> RequestError:
     summary = "; ".join(f"{field}: {description}" for field, description in violations)
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {summary}", violations=violations)
@@ -58,4 +77,4 @@ def unavailable(message: str, *, retry_after_seconds: float | None = None) -> Re
     return RequestError(grpc.StatusCode.UNAVAILABLE, message, retry_after_seconds=retry_after_seconds)
 
 
-__all__ = ["RequestError", "invalid_argument", "unavailable"]
+__all__ = ["RequestError", "field_violations", "invalid_argument", "retry_delay_seconds", "unavailable"]
