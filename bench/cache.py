@@ -25,11 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lz4.frame
-
 from aitext.cache import ResponseCache
 from aitext.cache.envelope import Envelope, encode
 from aitext.config import Settings
-from aitext.operations import BY_NAME, OPERATIONS
+from aitext.operations import OPERATIONS
 from aitext.pipeline import fill_result
 from aitext.processing import build_processor
 from aitext.v1 import aitext_pb2 as pb
@@ -111,7 +110,9 @@ async def measure(settings: Settings, answers: dict[str, pb.ProcessResponse], it
 
         memory = ResponseCache(settings, redis=Redis.from_url(settings.redis_url), owns_redis=True)
         no_l1 = ResponseCache(
-            settings.model_copy(update={"cache_memory_tiers": []}), redis=Redis.from_url(settings.redis_url), owns_redis=True
+            settings.model_copy(update={"cache_memory_tiers": []}),
+            redis=Redis.from_url(settings.redis_url),
+            owns_redis=True,
         )
         await memory.start()
         await no_l1.start()
@@ -130,7 +131,8 @@ async def measure(settings: Settings, answers: dict[str, pb.ProcessResponse], it
 
         payload = answer.SerializeToString()
         stored, codec = encode(
-            Envelope(payload, time.time(), 3600, 1000, answer.model), compress_min_bytes=settings.cache_compress_min_bytes
+            Envelope(payload, time.time(), 3600, 1000, answer.model),
+            compress_min_bytes=settings.cache_compress_min_bytes,
         )
         rows.append(
             {
@@ -161,7 +163,19 @@ class _ThrowawayRedis:
         self.dir = tempfile.TemporaryDirectory()
         port = _free_port()
         self.process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir.name],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir.name,
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 import blake3 as blake3_py
-
 from aitext import _native
 from aitext.cache import keys as reference
 from original_schemes import original_key, proposed_key
@@ -57,8 +56,31 @@ TARGETS = {
 
 def english_text(size: int, seed: int = 0) -> str:
     """ASCII prose of exactly `size` bytes (so bytes == characters); `seed` varies it."""
-    words = ("the quick brown fox jumps over a lazy dog while seven wizards quietly "
-             "judge boxing matches near the old harbour every summer evening").split()
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "a",
+        "lazy",
+        "dog",
+        "while",
+        "seven",
+        "wizards",
+        "quietly",
+        "judge",
+        "boxing",
+        "matches",
+        "near",
+        "the",
+        "old",
+        "harbour",
+        "every",
+        "summer",
+        "evening",
+    ]
     out: list[str] = []
     length = 0
     i = seed
@@ -167,8 +189,9 @@ def bench_concurrency(rounds: int, budget: float) -> dict[str, Any]:
 
 
 def bench_batch(rounds: int) -> dict[str, Any]:
-    requests = [(english_text(10_000, seed=i), OPERATION, OPTIONS, QUESTION, MODEL, PROMPT_VERSION)
-                for i in range(1000)]
+    requests = [
+        (english_text(10_000, seed=i), OPERATION, OPTIONS, QUESTION, MODEL, PROMPT_VERSION) for i in range(1000)
+    ]
     calls: dict[str, Callable[[], object]] = {
         "rust_make_keys": lambda: _native.make_keys(requests),
         "rust_loop": lambda: [_native.make_key(*r) for r in requests],
@@ -221,16 +244,25 @@ def targets(sizes: list[dict[str, Any]], concurrency: dict[str, Any]) -> dict[st
     by_size = {row["bytes"]: row for row in sizes}
     checks: dict[str, tuple[float, str, float]] = {}
     if 1_000_000 in by_size:
-        checks["rust_1mb_vs_original"] = (by_size[1_000_000]["rust_speedup"]["vs_original"], ">=",
-                                          TARGETS["rust_1mb_vs_original"])
+        checks["rust_1mb_vs_original"] = (
+            by_size[1_000_000]["rust_speedup"]["vs_original"],
+            ">=",
+            TARGETS["rust_1mb_vs_original"],
+        )
     large = [row["rust_over_raw"] for row in sizes if row["bytes"] >= 100_000]
     if large:
         checks["rust_vs_raw_max_overhead"] = (max(large), "<=", TARGETS["rust_vs_raw_max_overhead"])
     if 100 in by_size:
-        checks["rust_100b_vs_original"] = (by_size[100]["rust_speedup"]["vs_original"], ">=",
-                                           TARGETS["rust_100b_vs_original"])
-        checks["rust_100b_vs_python"] = (by_size[100]["rust_speedup"]["vs_python"], ">=",
-                                         TARGETS["rust_100b_vs_python"])
+        checks["rust_100b_vs_original"] = (
+            by_size[100]["rust_speedup"]["vs_original"],
+            ">=",
+            TARGETS["rust_100b_vs_original"],
+        )
+        checks["rust_100b_vs_python"] = (
+            by_size[100]["rust_speedup"]["vs_python"],
+            ">=",
+            TARGETS["rust_100b_vs_python"],
+        )
     checks["two_threads_speedup"] = (concurrency["rust"]["speedup"], ">=", TARGETS["two_threads_speedup"])
     return {
         name: {"value": value, "target": f"{op} {target}", "met": value >= target if op == ">=" else value <= target}
@@ -247,11 +279,15 @@ def human_size(size: int) -> str:
 
 def print_report(report: dict[str, Any]) -> None:
     m = report["machine"]
-    print(f"machine: {m['nproc']} CPUs, {m['cpu']}; Python {m['python']}; {m['rustc']}; "
-          f"load average {', '.join(f'{x:.2f}' for x in m['load_average'])}")
-    print(f"thresholds: GIL released from {m['detach_min_bytes']} B, "
-          f"multithreaded BLAKE3 from {m['multithread_min_bytes']} B; "
-          f"median of {report['rounds']} interleaved rounds\n")
+    print(
+        f"machine: {m['nproc']} CPUs, {m['cpu']}; Python {m['python']}; {m['rustc']}; "
+        f"load average {', '.join(f'{x:.2f}' for x in m['load_average'])}"
+    )
+    print(
+        f"thresholds: GIL released from {m['detach_min_bytes']} B, "
+        f"multithreaded BLAKE3 from {m['multithread_min_bytes']} B; "
+        f"median of {report['rounds']} interleaved rounds\n"
+    )
     print("µs per key (GB/s)")
     header = f"{'text':>7} | " + " | ".join(f"{LABELS[s]:>24}" for s in SCHEMES)
     print(header)
@@ -263,19 +299,25 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{'text':>7} | {'vs original':>11} | {'vs proposed':>11} | {'vs Python ref':>13} | {'over raw':>8}")
     for row in report["sizes"]:
         r = row["rust_speedup"]
-        print(f"{human_size(row['bytes']):>7} | {r['vs_original']:>10.1f}x | {r['vs_proposed']:>10.1f}x | "
-              f"{r['vs_python']:>12.1f}x | {row['rust_over_raw']:>+7.1%}")
+        print(
+            f"{human_size(row['bytes']):>7} | {r['vs_original']:>10.1f}x | {r['vs_proposed']:>10.1f}x | "
+            f"{r['vs_python']:>12.1f}x | {row['rust_over_raw']:>+7.1%}"
+        )
     c = report["concurrency"]
     print(f"\nconcurrency, {c['bytes']} B texts (just below the multithreading threshold):")
     for name in ("rust", "python"):
         d = c[name]
-        print(f"  {name:>6}: 1 thread {d['one_thread_keys_per_s']:>9.0f} keys/s, "
-              f"2 threads {d['two_threads_keys_per_s']:>9.0f} keys/s -> {d['speedup']:.2f}x")
+        print(
+            f"  {name:>6}: 1 thread {d['one_thread_keys_per_s']:>9.0f} keys/s, "
+            f"2 threads {d['two_threads_keys_per_s']:>9.0f} keys/s -> {d['speedup']:.2f}x"
+        )
     b = report["batch"]
-    print(f"\nbatch of {b['requests']} x {b['bytes_each']} B: make_keys {b['ms']['rust_make_keys']:.2f} ms, "
-          f"Python loop over _native.make_key {b['ms']['rust_loop']:.2f} ms "
-          f"({b['make_keys_vs_rust_loop']:.2f}x), Python reference make_keys {b['ms']['python_make_keys']:.2f} ms "
-          f"({b['make_keys_vs_python_loop']:.2f}x)")
+    print(
+        f"\nbatch of {b['requests']} x {b['bytes_each']} B: make_keys {b['ms']['rust_make_keys']:.2f} ms, "
+        f"Python loop over _native.make_key {b['ms']['rust_loop']:.2f} ms "
+        f"({b['make_keys_vs_rust_loop']:.2f}x), Python reference make_keys {b['ms']['python_make_keys']:.2f} ms "
+        f"({b['make_keys_vs_python_loop']:.2f}x)"
+    )
     print("\ntargets:")
     for name, t in report["targets"].items():
         value = f"{t['value']:+.1%}" if name == "rust_vs_raw_max_overhead" else f"{t['value']:.2f}"
@@ -294,8 +336,10 @@ def print_markdown(report: dict[str, Any]) -> None:
     print("|---:|---:|---:|---:|---:|")
     for row in report["sizes"]:
         r = row["rust_speedup"]
-        print(f"| {human_size(row['bytes'])} | {r['vs_original']:.1f}x | {r['vs_proposed']:.1f}x | "
-              f"{r['vs_python']:.1f}x | {row['rust_over_raw']:+.1%} |")
+        print(
+            f"| {human_size(row['bytes'])} | {r['vs_original']:.1f}x | {r['vs_proposed']:.1f}x | "
+            f"{r['vs_python']:.1f}x | {row['rust_over_raw']:+.1%} |"
+        )
 
 
 def main(argv: list[str]) -> int:
@@ -303,8 +347,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
-    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=SIZES,
-                        help="comma-separated text sizes in bytes (default: 100 B to 10 MB)")
+    parser.add_argument(
+        "--sizes",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=SIZES,
+        help="comma-separated text sizes in bytes (default: 100 B to 10 MB)",
+    )
     args = parser.parse_args(argv)
     rounds, budget = (3, 0.01) if args.quick else (25, 0.02)
     sizes = bench_sizes(rounds, budget, args.sizes)

@@ -38,8 +38,8 @@ def proposed_key(text: str, operation: str, options: dict[str, Any], question: s
         text_id = text
     else:
         digest = hashlib.sha256(text.encode("utf-8"))
-        digest.update(f"len:{len(text)}".encode("utf-8"))
-        digest.update(f"words:{len(text.split())}".encode("utf-8"))
+        digest.update(f"len:{len(text)}".encode())
+        digest.update(f"words:{len(text.split())}".encode())
         text_id = "hash:" + digest.hexdigest()[:16]
     parts = [f"op:{operation}", f"txt:{text_id}"]
     if options:

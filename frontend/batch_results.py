@@ -25,23 +25,41 @@ class BatchOutcome:
         self.records = [None] * len(self.sources)
 
     def _row(self, index: int, status: str, **values) -> dict:
-        return {"index": index, "source": self.sources[index], "status": status, "result": "", "cache": "",
-                "time_ms": None, "error": "", **values}
+        return {
+            "index": index,
+            "source": self.sources[index],
+            "status": status,
+            "result": "",
+            "cache": "",
+            "time_ms": None,
+            "error": "",
+            **values,
+        }
 
     def add(self, item) -> None:
         index = item.index
         if item.WhichOneof("outcome") == "response":
             response = item.response
             self.rows[index] = self._row(
-                index, "ok", result=ui.result_text(response), cache=ui.cache_summary(response.cache),
+                index,
+                "ok",
+                result=ui.result_text(response),
+                cache=ui.cache_summary(response.cache),
                 time_ms=round(response.processing_time_ms, 1),
             )
             self.records[index] = {"index": index, "source": self.sources[index], "response": ui.to_dict(response)}
         else:
             failed = ServiceError.from_status(item.error, "")
             self.rows[index] = self._row(index, failed.code.name, error=failed.headline)
-            self.records[index] = {"index": index, "source": self.sources[index], "error": {
-                "code": failed.code.name, "message": failed.message, "field_violations": failed.field_violations}}
+            self.records[index] = {
+                "index": index,
+                "source": self.sources[index],
+                "error": {
+                    "code": failed.code.name,
+                    "message": failed.message,
+                    "field_violations": failed.field_violations,
+                },
+            }
         self.done += 1
 
     def csv(self) -> str:
@@ -52,6 +70,8 @@ class BatchOutcome:
         return out.getvalue()
 
     def json(self) -> str:
-        records = [r or {"index": i, "source": s, "status": "not run"} for i, (r, s) in
-                   enumerate(zip(self.records, self.sources))]
+        records = [
+            r or {"index": i, "source": s, "status": "not run"}
+            for i, (r, s) in enumerate(zip(self.records, self.sources))
+        ]
         return json.dumps({"operation": self.operation, "results": records}, indent=2, ensure_ascii=False)

@@ -12,13 +12,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import grpc
-from google.rpc import status_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
-
 from aitext.errors import field_violations, retry_delay_seconds
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
+from google.rpc import status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 # The gateway's default listen address; the server's default port is the fallback.
 DEFAULT_SERVICE_ADDRESS = "localhost:8080"
@@ -199,7 +198,9 @@ class Client:
     def process_batch(self, requests: Iterable[pb.ProcessRequest]) -> Iterator[pb.ProcessBatchResponse]:
         """Yields results as the service streams them (completion order, each with its index)."""
         stream = self._call(
-            self._stub.ProcessBatch, pb.ProcessBatchRequest(requests=list(requests)), self.settings.batch_timeout_seconds
+            self._stub.ProcessBatch,
+            pb.ProcessBatchRequest(requests=list(requests)),
+            self.settings.batch_timeout_seconds,
         )
         try:
             yield from stream

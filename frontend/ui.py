@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import streamlit as st
-from google.protobuf import json_format
-
-from client import CACHE_HEALTH_NAME, Client, ServiceError, Settings, connect
 from aitext.v1 import aitext_pb2 as pb
+from client import CACHE_HEALTH_NAME, Client, ServiceError, Settings, connect
+from google.protobuf import json_format
 
 # Streamlit's bundled Material icons render everywhere; emoji need a colour-emoji font.
 _ERROR_ICONS = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-
 from aitext.v1 import aitext_pb2 as pb
 
 SENTENCES = [

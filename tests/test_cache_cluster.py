@@ -82,7 +82,7 @@ async def test_invalidate_operation_on_every_master(make_cache, redis_cluster, r
         if op.name != "sentiment":
             remaining = sum(len(k) for k in _keys_by_node(redis_cluster, f"ai_cache:v1:{op.name}:*").values())
             assert remaining == KEYS_PER_OPERATION, op.name
-    assert all(entry_key.split(":")[2] != "sentiment" for entry_key in cache.memory.keys())
+    assert all(entry_key.split(":")[2] != "sentiment" for entry_key in cache.memory)
     assert await cache.invalidate_all() == KEYS_PER_OPERATION * (len(OPERATIONS) - 1)
     assert all(keys == [] for keys in _keys_by_node(redis_cluster, "ai_cache:*").values())
 
@@ -98,7 +98,10 @@ async def test_invalidation_reaches_other_processes_through_the_cluster(make_cac
     for cache in (a, b):
         for i in range(10):
             await cache.get_or_compute(
-                key_of("questions", f"q{i}"), operation="questions", text_len=5, control=NO_CONTROL,
+                key_of("questions", f"q{i}"),
+                operation="questions",
+                text_len=5,
+                control=NO_CONTROL,
                 compute=model.compute("questions"),
             )
     assert len(b.memory) == 10 and model.calls == 10

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aitext.server
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-import aitext.server
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 TEXT = (
     "The city council approved the new transit budget on Tuesday. The plan adds three bus lines "

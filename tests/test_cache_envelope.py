@@ -6,7 +6,6 @@ import os
 import struct
 
 import pytest
-
 from aitext.cache import envelope
 from aitext.cache.envelope import CODEC_LZ4, CODEC_RAW, Envelope, EnvelopeError
 from aitext.v1 import aitext_pb2 as pb

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from aitext.cache.memory import MemoryLRU
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from aitext.cache.memory import MemoryLRU
 
 BUDGET = 4000
 ITEM_CAP = 1500

@@ -8,13 +8,12 @@ import time
 
 import prometheus_client
 import pytest
-from redis.asyncio import Redis
-
 from aitext.cache import ResponseCache, envelope
 from aitext.cache.envelope import CODEC_LZ4, CODEC_RAW, Envelope
 from aitext.config import Settings
 from aitext.operations import BY_NAME, OPERATIONS
 from aitext.v1 import aitext_pb2 as pb
+from redis.asyncio import Redis
 
 NO_CONTROL = pb.CacheControl()
 
@@ -312,7 +311,9 @@ async def test_answer_over_the_item_cap_lives_in_redis_only(make_cache, redis_ur
 
     key = key_of("summarize", "big")
     for expected_tier in ("", "redis", "redis"):
-        outcome = await cache.get_or_compute(key, operation="summarize", text_len=3, control=NO_CONTROL, compute=compute)
+        outcome = await cache.get_or_compute(
+            key, operation="summarize", text_len=3, control=NO_CONTROL, compute=compute
+        )
         assert outcome.tier == expected_tier
     assert len(cache.memory) == 0
 
@@ -383,7 +384,9 @@ async def test_invalidation_escapes_glob_characters_in_the_namespace(make_cache,
     cache = await make_cache(redis_url=redis_url, cache_namespace="a*")
     redis_server.cli("SET", "ab:v1:qa:1", "not ours")
     model = Model()
-    await cache.get_or_compute("a*:v1:qa:1", operation="qa", text_len=1, control=NO_CONTROL, compute=model.compute("qa"))
+    await cache.get_or_compute(
+        "a*:v1:qa:1", operation="qa", text_len=1, control=NO_CONTROL, compute=model.compute("qa")
+    )
     assert await cache.invalidate_all() == 1
     assert redis_server.cli("GET", "ab:v1:qa:1") == "not ours"
 
@@ -450,7 +453,7 @@ async def test_invalidation_clears_the_memory_of_other_processes(make_cache, red
 
     await a.invalidate_operation("qa")
     await _wait_until(lambda: len(b.memory) == 12, "B dropping its qa entries")
-    assert all(key.split(":")[2] != "qa" for key in b.memory.keys())
+    assert all(key.split(":")[2] != "qa" for key in b.memory)
 
     await a.invalidate_key(key_of("summarize", "text 0"))
     await _wait_until(lambda: key_of("summarize", "text 0") not in b.memory, "B dropping one key")

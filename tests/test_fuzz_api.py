@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from aitext.v1 import aitext_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aitext.v1 import aitext_pb2 as pb
 from tests.protowire import length_delimited, varint
 
 # Codes a well-behaved server may answer a hostile or odd request with.

@@ -11,11 +11,10 @@ import time
 import grpc
 import httpx
 import pytest
-from google.protobuf import json_format
-
 from aitext.config import Settings
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
+from google.protobuf import json_format
 
 TEXT = (
     "The gateway forwards every call to one of the servers. It speaks gRPC, gRPC-Web and REST. "
@@ -43,7 +42,9 @@ def wait_all_healthy(gateway) -> None:
     gateway.wait_until(lambda backends: all(row["healthy"] for row in backends.values()))
 
 
-def test_process_gives_the_same_result_over_grpc_grpcweb_and_rest(server_process_factory, gateway_factory, grpcweb_call):
+def test_process_gives_the_same_result_over_grpc_grpcweb_and_rest(
+    server_process_factory, gateway_factory, grpcweb_call
+):
     servers = [server_process_factory(), server_process_factory()]
     gateway = gateway_factory([s.address for s in servers])
     wait_all_healthy(gateway)
@@ -103,8 +104,15 @@ def test_process_batch_streams_the_same_items_over_grpc_grpcweb_and_rest(
 
     with grpc.insecure_channel(gateway.address) as channel:
         native = by_index(list(pb_grpc.TextServiceStub(channel).ProcessBatch(batch, timeout=30)))
-    web = by_index([parse(m, pb.ProcessBatchResponse) for m in grpcweb_call(gateway.url, "ProcessBatch", json_format.MessageToDict(batch))])
-    with httpx.stream("POST", f"{gateway.url}/v1/process:batch", json=json_format.MessageToDict(batch), timeout=30) as rest:
+    web = by_index(
+        [
+            parse(m, pb.ProcessBatchResponse)
+            for m in grpcweb_call(gateway.url, "ProcessBatch", json_format.MessageToDict(batch))
+        ]
+    )
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/process:batch", json=json_format.MessageToDict(batch), timeout=30
+    ) as rest:
         assert rest.status_code == 200
         lines = [json.loads(line) for line in rest.iter_lines() if line]
     rest_items = by_index([parse(line["result"], pb.ProcessBatchResponse) for line in lines])

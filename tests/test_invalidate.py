@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 import pytest
-
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
@@ -33,7 +32,11 @@ async def test_invalidate_by_request_then_by_operation(start_server, redis_url):
 
 @pytest.mark.parametrize(
     ("request_fields", "field"),
-    [({}, "target"), ({"operation": pb.OPERATION_UNSPECIFIED}, "operation"), ({"request": {"text": " "}}, "request.text")],
+    [
+        ({}, "target"),
+        ({"operation": pb.OPERATION_UNSPECIFIED}, "operation"),
+        ({"request": {"text": " "}}, "request.text"),
+    ],
 )
 async def test_invalidate_with_a_bad_target_is_invalid_argument(stub, request_fields, field):
     with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from aitext import _native
 from aitext.cache import keys
 
@@ -25,13 +24,13 @@ BASE: tuple[Any, ...] = ("some text", "summarize", {"max_length": 100}, None, "l
 
 
 def with_field(index: int, value: object) -> tuple[Any, ...]:
-    return BASE[:index] + (value,) + BASE[index + 1 :]
+    return (*BASE[:index], value, *BASE[index + 1 :])
 
 
 def outcome(fn: Callable[..., Any], *args: Any) -> tuple[str, str]:
     try:
         return ("ok", repr(fn(*args)))
-    except Exception as exc:  # noqa: BLE001 - the point is to compare whatever happens
+    except Exception as exc:
         return (type(exc).__name__, str(exc))
 
 
@@ -97,8 +96,15 @@ GOOD_CALLS: dict[str, tuple[Any, ...]] = {
     "dict subclass options": with_field(2, OrderedOptions(max_length=100)),
     "IntEnum value": with_field(2, {"level": Level.HIGH}),
     "huge int": with_field(2, {"seed": -(10**40)}),
-    "str subclass everywhere": (Text("t"), Text("qa"), {Text("k"): Text("v")}, Text("q"), Text("m"), Text("1"),
-                                Text("ns")),
+    "str subclass everywhere": (
+        Text("t"),
+        Text("qa"),
+        {Text("k"): Text("v")},
+        Text("q"),
+        Text("m"),
+        Text("1"),
+        Text("ns"),
+    ),
     "namespace None": (*BASE, None),
     "empty everything": ("", "", {}, "", "", "", ""),
 }

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-
 from aitext.bench_entry import BENCH_DIR, run_bench
 
 
@@ -26,14 +25,26 @@ def test_bench_keys_reports_every_scheme_size_and_target(capsys: pytest.CaptureF
     assert report["concurrency"]["bytes"] < report["machine"]["multithread_min_bytes"]
     assert {"one_thread_keys_per_s", "two_threads_keys_per_s", "speedup"} <= set(report["concurrency"]["rust"])
     assert report["batch"]["requests"] == 1000
-    assert set(report["targets"]) == {"rust_vs_raw_max_overhead", "rust_100b_vs_original", "rust_100b_vs_python",
-                                      "two_threads_speedup"}
+    assert set(report["targets"]) == {
+        "rust_vs_raw_max_overhead",
+        "rust_100b_vs_original",
+        "rust_100b_vs_python",
+        "two_threads_speedup",
+    }
 
 
 def test_bench_keys_prints_tables(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_quick(capsys)
-    for needle in ("original (JSON+MD5)", "proposed (SHA-256+words)", "Python reference", "Rust extension",
-                   "raw BLAKE3", "concurrency", "make_keys", "targets:"):
+    for needle in (
+        "original (JSON+MD5)",
+        "proposed (SHA-256+words)",
+        "Python reference",
+        "Rust extension",
+        "raw BLAKE3",
+        "concurrency",
+        "make_keys",
+        "targets:",
+    ):
         assert needle in out
     assert run_quick(capsys, "--markdown").startswith("| text | original")
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
 from aitext import _native
 from aitext.cache import keys
 from aitext.operations import OPERATIONS
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 # Every code point a UTF-8 str can hold: all of Unicode but the surrogates.
 texts = st.text(st.characters(codec="utf-8"))
@@ -87,7 +86,7 @@ def test_requests_differing_in_one_field_never_share_a_key(request: tuple[Any, .
     field = data.draw(st.integers(0, 6), label="field")
     value = data.draw(FIELD_STRATEGIES[field], label="other value")
     assume(_meaning(field, value) != _meaning(field, request[field]))
-    other = request[:field] + (value,) + request[field + 1 :]
+    other = (*request[:field], value, *request[field + 1 :])
     for make_key in (keys.make_key, _native.make_key):
         assert make_key(*request) != make_key(*other)
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from blake3 import blake3
-
 from aitext import _native
 from aitext.cache import keys
 from aitext.operations import BY_NAME, OPERATIONS
+from blake3 import blake3
+
 from tests.vectors.make_cache_keys import PATH, text_of
 
 CASES: list[dict[str, Any]] = json.loads(PATH.read_text(encoding="utf-8"))["cases"]
@@ -23,8 +22,15 @@ KEY = re.compile(r"^(?P<namespace>.+):v1:(?P<operation>[a-z_]+):[0-9a-f]{64}$")
 
 
 def args(case: dict[str, Any]) -> tuple[Any, ...]:
-    return (text_of(case), case["operation"], case["options"], case["question"], case["model"],
-            case["prompt_version"], case.get("namespace"))
+    return (
+        text_of(case),
+        case["operation"],
+        case["options"],
+        case["question"],
+        case["model"],
+        case["prompt_version"],
+        case.get("namespace"),
+    )
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
@@ -90,8 +96,10 @@ def test_one_vector_computed_from_the_spec_text() -> None:
 
     case = next(c for c in CASES if c["name"] == "options two in order")
     options = frame(b"a") + frame(b"1") + frame(b"b") + frame(b"2")
-    message = b"".join(frame(part) for part in (b"aitext/cache-key/v1", b"summarize", text_of(case).encode(),
-                                                options, b"", b"local", b"1"))
+    message = b"".join(
+        frame(part)
+        for part in (b"aitext/cache-key/v1", b"summarize", text_of(case).encode(), options, b"", b"local", b"1")
+    )
     assert case["key"] == "ai_cache:v1:summarize:" + blake3(message).hexdigest()
 
 

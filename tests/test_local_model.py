@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from aitext.config import Settings
 from aitext.processing import (
     AnswerResult,
@@ -17,6 +16,8 @@ from aitext.processing import (
     SummaryResult,
     build_processor,
     local,
+)
+from aitext.processing import (
     processor as processor_module,
 )
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError, UnexpectedModelBehavior
-
 from aitext.processing.resilience import CircuitBreaker, is_transient
+from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError, UnexpectedModelBehavior
 
 
 class Clock:

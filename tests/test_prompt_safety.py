@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models.function import AgentInfo, FunctionModel
-
 from aitext.config import Settings
 from aitext.processing import ProviderUnavailable, local, prompts, safety
 from aitext.processing.processor import Processor
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
 from tests.fixtures.fake_provider import FakeProvider, Reply
 
 DATA = Path(__file__).parent / "data"

@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import pytest
-
 from aitext.config import Settings
 from aitext.processing import (
     AnswerResult,
@@ -18,6 +17,7 @@ from aitext.processing import (
     build_processor,
     prompts,
 )
+
 from tests.fixtures.fake_provider import CANNED, MODEL, Fail, FakeProvider, Hang, Reply, Text
 
 TEXT = "The bridge closed in March for repairs. It reopened in June with a new bike lane."

@@ -6,7 +6,6 @@ import logging
 
 import grpc
 import pytest
-
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from aitext.v1 import aitext_pb2 as pb
+from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -16,18 +18,20 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from aitext.v1 import aitext_pb2 as pb
-from aitext.v1 import aitext_pb2_grpc as pb_grpc
-
 PROCESS_KEY = "process-key-7f3a"
 ADMIN_KEY = "admin-key-c41d"
 KEYS = f"{PROCESS_KEY}:process,{ADMIN_KEY}:process+admin"
 TEXT = "The committee approved the new bridge. Construction starts in May and ends next year."
 
 EVERY_RPC = {
-    "Process": lambda stub, md: stub.Process(pb.ProcessRequest(text=TEXT, operation=pb.OPERATION_SENTIMENT), metadata=md),
+    "Process": lambda stub, md: stub.Process(
+        pb.ProcessRequest(text=TEXT, operation=pb.OPERATION_SENTIMENT), metadata=md
+    ),
     "ProcessBatch": lambda stub, md: _drain(
-        stub.ProcessBatch(pb.ProcessBatchRequest(requests=[pb.ProcessRequest(text=TEXT, operation=pb.OPERATION_SENTIMENT)]), metadata=md)
+        stub.ProcessBatch(
+            pb.ProcessBatchRequest(requests=[pb.ProcessRequest(text=TEXT, operation=pb.OPERATION_SENTIMENT)]),
+            metadata=md,
+        )
     ),
     "ListOperations": lambda stub, md: stub.ListOperations(pb.ListOperationsRequest(), metadata=md),
     "GetCacheStats": lambda stub, md: stub.GetCacheStats(pb.GetCacheStatsRequest(), metadata=md),
@@ -53,13 +57,17 @@ async def code_of(awaitable) -> grpc.StatusCode:
 
 @pytest.fixture
 async def secured(start_server):
-    server = await start_server(api_keys=KEYS, allow_unauthenticated=False, rate_limit_per_second=1000, rate_limit_burst=1000)
+    server = await start_server(
+        api_keys=KEYS, allow_unauthenticated=False, rate_limit_per_second=1000, rate_limit_burst=1000
+    )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         yield channel
 
 
 @pytest.mark.parametrize("rpc", sorted(EVERY_RPC))
-@pytest.mark.parametrize("metadata", [(), bearer("wrong-key"), (("x-api-key", "wrong-key"),), (("authorization", "Basic abc"),)])
+@pytest.mark.parametrize(
+    "metadata", [(), bearer("wrong-key"), (("x-api-key", "wrong-key"),), (("authorization", "Basic abc"),)]
+)
 async def test_missing_or_wrong_key_is_unauthenticated(secured, rpc, metadata):
     stub = pb_grpc.TextServiceStub(secured)
     assert await code_of(EVERY_RPC[rpc](stub, metadata)) == grpc.StatusCode.UNAUTHENTICATED
@@ -87,9 +95,9 @@ async def test_hashed_key_file(start_server, tmp_path):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = pb_grpc.TextServiceStub(channel)
         assert await code_of(EVERY_RPC["ListOperations"](stub, bearer(secret))) == grpc.StatusCode.OK
-        assert await code_of(EVERY_RPC["ListOperations"](stub, bearer(hashlib.sha256(secret.encode()).hexdigest()))) == (
-            grpc.StatusCode.UNAUTHENTICATED
-        )
+        assert await code_of(
+            EVERY_RPC["ListOperations"](stub, bearer(hashlib.sha256(secret.encode()).hexdigest()))
+        ) == (grpc.StatusCode.UNAUTHENTICATED)
 
 
 async def test_no_keys_and_no_development_flag_refuses_to_start(start_server):
@@ -150,7 +158,9 @@ def test_rate_limit_holds_across_two_workers(server_process_factory, redis_url):
         # A new connection per call, so SO_REUSEPORT spreads the calls over both workers.
         with grpc.insecure_channel(served.address) as channel:
             try:
-                pb_grpc.TextServiceStub(channel).ListOperations(pb.ListOperationsRequest(), metadata=bearer(PROCESS_KEY), timeout=10)
+                pb_grpc.TextServiceStub(channel).ListOperations(
+                    pb.ListOperationsRequest(), metadata=bearer(PROCESS_KEY), timeout=10
+                )
                 allowed += 1
             except grpc.RpcError as error:
                 assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -160,7 +170,7 @@ def test_rate_limit_holds_across_two_workers(server_process_factory, redis_url):
 
 def _certificate(subject: str, key, issuer_cert=None, issuer_key=None, *, ca: bool = False):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -179,7 +189,9 @@ def _certificate(subject: str, key, issuer_cert=None, issuer_key=None, *, ca: bo
 def _pem(obj) -> bytes:
     if isinstance(obj, x509.Certificate):
         return obj.public_bytes(serialization.Encoding.PEM)
-    return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return obj.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +240,9 @@ async def test_mtls_requires_a_client_certificate(start_server, tmp_path, pki):
         tls_cert_file=files["server_cert"], tls_key_file=files["server_key"], tls_client_ca_file=files["ca"]
     )
     target = f"localhost:{server.port}"
-    with_cert = grpc.ssl_channel_credentials(pki["ca"], private_key=pki["client_key"], certificate_chain=pki["client_cert"])
+    with_cert = grpc.ssl_channel_credentials(
+        pki["ca"], private_key=pki["client_key"], certificate_chain=pki["client_cert"]
+    )
     async with grpc.aio.secure_channel(target, with_cert) as channel:
         assert await _list(channel) == grpc.StatusCode.OK
     async with grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(pki["ca"])) as channel:

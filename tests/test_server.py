@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from aitext.operations import OPERATIONS
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from tests.fixtures.server import AITEXT
 
 ARTICLE = (
@@ -47,16 +44,26 @@ async def test_health_reports_serving_for_the_service_and_the_cache(server):
 
 def test_grpcurl_lists_services_through_reflection(server_process_factory):
     served = server_process_factory()
-    listed = subprocess.run([grpcurl(), "-plaintext", served.address, "list"], capture_output=True, text=True, timeout=30)
+    listed = subprocess.run(
+        [grpcurl(), "-plaintext", served.address, "list"], capture_output=True, text=True, timeout=30
+    )
     assert listed.returncode == 0, listed.stderr
     services = set(listed.stdout.split())
     assert {"aitext.v1.TextService", "grpc.health.v1.Health"} <= services
     assert services & {"grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
 
     described = subprocess.run(
-        [grpcurl(), "-plaintext", "-d", json.dumps({"text": ARTICLE, "operation": "OPERATION_SENTIMENT"}),
-         served.address, "aitext.v1.TextService/Process"],
-        capture_output=True, text=True, timeout=30,
+        [
+            grpcurl(),
+            "-plaintext",
+            "-d",
+            json.dumps({"text": ARTICLE, "operation": "OPERATION_SENTIMENT"}),
+            served.address,
+            "aitext.v1.TextService/Process",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert described.returncode == 0, described.stderr
     assert "sentiment" in json.loads(described.stdout)
@@ -77,16 +84,32 @@ def test_cli_process_against_a_running_server(server_process_factory):
     served = server_process_factory()
     summary = subprocess.run(
         [str(AITEXT), "process", "--address", served.address, "--operation", "summarize", "--max-length", "30"],
-        input=ARTICLE, capture_output=True, text=True, timeout=60,
+        input=ARTICLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert summary.returncode == 0, summary.stderr
     assert summary.stdout.strip(), summary.stderr
     assert summary.stdout.strip().split()[0] in ARTICLE
 
     answer = subprocess.run(
-        [str(AITEXT), "process", "--address", served.address, "-o", "qa", "--question", "How deep is Lake Baikal?",
-         "--json", "--text", ARTICLE],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(AITEXT),
+            "process",
+            "--address",
+            served.address,
+            "-o",
+            "qa",
+            "--question",
+            "How deep is Lake Baikal?",
+            "--json",
+            "--text",
+            ARTICLE,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert answer.returncode == 0, answer.stderr
     response = json.loads(answer.stdout)
@@ -95,7 +118,9 @@ def test_cli_process_against_a_running_server(server_process_factory):
 
     bad = subprocess.run(
         [str(AITEXT), "process", "--address", served.address, "-o", "qa", "--text", ARTICLE],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 1
     assert "INVALID_ARGUMENT" in bad.stderr and "question" in bad.stderr

@@ -6,9 +6,9 @@ import asyncio
 
 import grpc
 import pytest
-
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
+
 from tests.fixtures.fake_provider import CANNED, Fail, Hang, Reply
 
 TEXT = "The new phone's battery died within two hours. Support never answered my emails."

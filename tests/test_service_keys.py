@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 import pytest
-
 from aitext.cache import keys
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
@@ -42,15 +41,14 @@ async def test_the_key_is_the_documented_spec(start_server):
     server = await start_server()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         response = await pb_grpc.TextServiceStub(channel).Process(REQUEST)
-    expected = keys.make_key(
-        REQUEST.text, "summarize", {"max_length": 100}, None, "local", response.prompt_version
-    )
+    expected = keys.make_key(REQUEST.text, "summarize", {"max_length": 100}, None, "local", response.prompt_version)
     assert response.cache.key == expected
 
 
 def test_the_pipeline_calls_the_configured_implementation():
     from aitext import _native
     from aitext.pipeline import Pipeline
+
     from tests.fixtures.server import make_test_settings
 
     assert Pipeline(make_test_settings(key_backend="rust"), None, None)._make_key is _native.make_key

@@ -10,7 +10,6 @@ from collections import Counter
 
 import grpc
 import pytest
-
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
@@ -46,12 +45,24 @@ def request_number(n: int) -> pb.ProcessRequest:
         f"The {topic} tour {mood}. We arrived at the {topic} early in the morning. "
         f"Our guide explained how the {topic} was built a century ago. Would we return? Perhaps next year."
     )
-    operation = [pb.OPERATION_SUMMARIZE, pb.OPERATION_SENTIMENT, pb.OPERATION_KEY_POINTS, pb.OPERATION_QUESTIONS, pb.OPERATION_QA][n % 5]
-    return pb.ProcessRequest(text=text, operation=operation, question=f"When did we arrive at the {topic}?" if operation == pb.OPERATION_QA else "")
+    operation = [
+        pb.OPERATION_SUMMARIZE,
+        pb.OPERATION_SENTIMENT,
+        pb.OPERATION_KEY_POINTS,
+        pb.OPERATION_QUESTIONS,
+        pb.OPERATION_QA,
+    ][n % 5]
+    return pb.ProcessRequest(
+        text=text,
+        operation=operation,
+        question=f"When did we arrive at the {topic}?" if operation == pb.OPERATION_QA else "",
+    )
 
 
 def worker_pids(supervisor_pid: int) -> list[int]:
-    children = subprocess.run(["pgrep", "-P", str(supervisor_pid), "-f", "multiprocessing.spawn"], capture_output=True, text=True)
+    children = subprocess.run(
+        ["pgrep", "-P", str(supervisor_pid), "-f", "multiprocessing.spawn"], capture_output=True, text=True
+    )
     return [int(pid) for pid in children.stdout.split()]
 
 

@@ -113,8 +113,7 @@ def test_a_batch_of_five_fills_the_progress_bar_and_the_table(app):
     lines = ["The team shipped the release on time.", "Nobody liked the new logo.", "Rain is expected tomorrow."]
     at.text_area(key="batch_text").input("\n".join(lines))
     at.file_uploader(key="batch_files").set_value(
-        [("notes.md", b"# Notes\nThe meeting moved to Friday.", "text/markdown"),
-         ("empty.txt", b"   ", "text/plain")]
+        [("notes.md", b"# Notes\nThe meeting moved to Friday.", "text/markdown"), ("empty.txt", b"   ", "text/plain")]
     )
     at.selectbox(key="batch_operation").set_value("sentiment").run()
     assert at.caption[0].value.startswith("5 texts")

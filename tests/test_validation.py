@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from grpc_status import rpc_status
-
 from aitext.errors import field_violations
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
+from grpc_status import rpc_status
+
 from tests.protowire import length_delimited, process_request
 
 TEXT = "The river flooded the valley in spring. Farmers moved their herds to the hills."
@@ -68,7 +68,9 @@ async def test_message_over_the_size_limit_is_resource_exhausted(start_server):
 async def test_invalid_utf8_names_the_text_field(server, text):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         call = channel.unary_unary(
-            "/aitext.v1.TextService/Process", request_serializer=None, response_deserializer=pb.ProcessResponse.FromString
+            "/aitext.v1.TextService/Process",
+            request_serializer=None,
+            response_deserializer=pb.ProcessResponse.FromString,
         )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call(process_request(text, pb.OPERATION_SUMMARIZE))
@@ -122,11 +124,26 @@ async def test_question_over_the_limit(stub):
     ("request_fields", "field"),
     [
         ({"operation": pb.OPERATION_SUMMARIZE, "summarize_options": {"max_length": 9}}, "summarize_options.max_length"),
-        ({"operation": pb.OPERATION_SUMMARIZE, "summarize_options": {"max_length": 1001}}, "summarize_options.max_length"),
-        ({"operation": pb.OPERATION_KEY_POINTS, "key_points_options": {"max_points": 0}}, "key_points_options.max_points"),
-        ({"operation": pb.OPERATION_KEY_POINTS, "key_points_options": {"max_points": 21}}, "key_points_options.max_points"),
-        ({"operation": pb.OPERATION_QUESTIONS, "questions_options": {"num_questions": -1}}, "questions_options.num_questions"),
-        ({"operation": pb.OPERATION_QUESTIONS, "questions_options": {"num_questions": 50}}, "questions_options.num_questions"),
+        (
+            {"operation": pb.OPERATION_SUMMARIZE, "summarize_options": {"max_length": 1001}},
+            "summarize_options.max_length",
+        ),
+        (
+            {"operation": pb.OPERATION_KEY_POINTS, "key_points_options": {"max_points": 0}},
+            "key_points_options.max_points",
+        ),
+        (
+            {"operation": pb.OPERATION_KEY_POINTS, "key_points_options": {"max_points": 21}},
+            "key_points_options.max_points",
+        ),
+        (
+            {"operation": pb.OPERATION_QUESTIONS, "questions_options": {"num_questions": -1}},
+            "questions_options.num_questions",
+        ),
+        (
+            {"operation": pb.OPERATION_QUESTIONS, "questions_options": {"num_questions": 50}},
+            "questions_options.num_questions",
+        ),
         ({"operation": pb.OPERATION_SENTIMENT, "summarize_options": {"max_length": 50}}, "summarize_options"),
     ],
 )

@@ -63,7 +63,9 @@ def main() -> None:
                 "base": load.start_aitext(procs, tmp, "base", args.workers, {**env, "PYTHONPATH": str(base)}),
                 "work": load.start_aitext(procs, tmp, "work", args.workers, work_env),
             }
-            runs = {side: load.Run(args.target, args.concurrency, args.workers, side, port) for side, port in ports.items()}
+            runs = {
+                side: load.Run(args.target, args.concurrency, args.workers, side, port) for side, port in ports.items()
+            }
             for run in runs.values():
                 load.ghz(binary, target, run.port, 16, duration=None, count=300, out=None)
             for r in range(args.rounds):

@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 
 import grpc
-
 import run as load
-
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
@@ -90,15 +88,36 @@ def main() -> None:
             sent = 0
             while sent < args.requests:
                 n = min(args.chunk, args.requests - sent)
-                data = json.dumps({"text": SENTENCE.format(chunk=sent // args.chunk), "operation": "OPERATION_SUMMARIZE"})
+                data = json.dumps(
+                    {"text": SENTENCE.format(chunk=sent // args.chunk), "operation": "OPERATION_SUMMARIZE"}
+                )
                 done = subprocess.run(
                     [
-                        binary, "--insecure", "--proto", str(load.PROTO), "--import-paths", str(load.ROOT / "proto"),
-                        "--call", "aitext.v1.TextService.Process", "--metadata", load.METADATA, "-d", data,
-                        "-n", str(n), "-c", str(args.concurrency), "--connections", "4", "--format", "json",
+                        binary,
+                        "--insecure",
+                        "--proto",
+                        str(load.PROTO),
+                        "--import-paths",
+                        str(load.ROOT / "proto"),
+                        "--call",
+                        "aitext.v1.TextService.Process",
+                        "--metadata",
+                        load.METADATA,
+                        "-d",
+                        data,
+                        "-n",
+                        str(n),
+                        "-c",
+                        str(args.concurrency),
+                        "--connections",
+                        "4",
+                        "--format",
+                        "json",
                         f"127.0.0.1:{port}",
                     ],
-                    capture_output=True, text=True, check=True,
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 report = json.loads(done.stdout)
                 bad = {k: v for k, v in (report.get("statusCodeDistribution") or {}).items() if k != "OK"}
@@ -106,8 +125,11 @@ def main() -> None:
                     raise SystemExit(f"errors: {bad} {report.get('errorDistribution')}")
                 sent += n
                 rows.append((f"{sent:,} requests", sent, status_kib(pid, "VmRSS"), stats(port)))
-                print(f"{rows[-1][0]:>20}: RSS {rows[-1][2] / 1024:7.1f} MiB, L1 {rows[-1][3].memory_entries:,} entries, "
-                      f"{rows[-1][3].memory_bytes / MiB:.1f} MiB accounted ({report['rps']:.0f} rps)", flush=True)
+                print(
+                    f"{rows[-1][0]:>20}: RSS {rows[-1][2] / 1024:7.1f} MiB, L1 {rows[-1][3].memory_entries:,} entries, "
+                    f"{rows[-1][3].memory_bytes / MiB:.1f} MiB accounted ({report['rps']:.0f} rps)",
+                    flush=True,
+                )
             peak = status_kib(pid, "VmHWM")
         finally:
             procs.stop_all()

@@ -62,9 +62,23 @@ def main() -> None:
             load.ghz(binary, target, port, args.concurrency, duration=None, count=500, out=None)
             run = load.Run(args.target, args.concurrency, 1, "profiled", port)
             sampler = subprocess.Popen(
-                [py_spy, "record", "-p", str(listening_pid(port)), "-d", str(args.seconds), "-r", str(args.rate),
-                 "-f", "raw", "-o", str(out), "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    py_spy,
+                    "record",
+                    "-p",
+                    str(listening_pid(port)),
+                    "-d",
+                    str(args.seconds),
+                    "-r",
+                    str(args.rate),
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             load.measure(binary, target, run, f"{args.seconds + 1}s", tmp / "ghz.json")
             sampler.wait(30)

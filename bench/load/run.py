@@ -32,9 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from cache import article  # noqa: E402  (bench/cache.py: the same prose the cache benchmark uses)
-
 from aitext.v1 import aitext_pb2 as pb  # noqa: E402
+from cache import article  # noqa: E402  (bench/cache.py: the same prose the cache benchmark uses)
 
 GHZ_VERSION = "v0.120.0"
 API_KEY = "bench-load-key"
@@ -79,26 +78,38 @@ def targets() -> dict[str, Target]:
         t.name: t
         for t in (
             Target(
-                "echo", "aitext.bench.Echo.Echo", "bare grpc.aio echo, 1 KB",
-                echo_message_class()(text=text_1k).SerializeToString(), ECHO_PROTO,
+                "echo",
+                "aitext.bench.Echo.Echo",
+                "bare grpc.aio echo, 1 KB",
+                echo_message_class()(text=text_1k).SerializeToString(),
+                ECHO_PROTO,
             ),
             Target(
-                "hit1k", "aitext.v1.TextService.Process", "Process, cache hit (L1), 1 KB text",
+                "hit1k",
+                "aitext.v1.TextService.Process",
+                "Process, cache hit (L1), 1 KB text",
                 pb.ProcessRequest(text=text_1k, operation=summarize).SerializeToString(),
             ),
             Target(
-                "hit100k", "aitext.v1.TextService.Process", "Process, cache hit (L1), 100 KB text",
+                "hit100k",
+                "aitext.v1.TextService.Process",
+                "Process, cache hit (L1), 100 KB text",
                 pb.ProcessRequest(text=text_100k, operation=summarize).SerializeToString(),
             ),
             Target(
-                "cold1k", "aitext.v1.TextService.Process", "Process, cold (skip_read: local model), 1 KB",
+                "cold1k",
+                "aitext.v1.TextService.Process",
+                "Process, cold (skip_read: local model), 1 KB",
                 pb.ProcessRequest(
                     text=text_1k, operation=summarize, cache_control=pb.CacheControl(skip_read=True)
                 ).SerializeToString(),
             ),
             Target(
-                "batch100", "aitext.v1.TextService.ProcessBatch", "ProcessBatch, 100 x 1 KB, cache hits",
-                batch.SerializeToString(), items=100,
+                "batch100",
+                "aitext.v1.TextService.ProcessBatch",
+                "ProcessBatch, 100 x 1 KB, cache hits",
+                batch.SerializeToString(),
+                items=100,
             ),
         )
     }
@@ -133,9 +144,14 @@ class Processes:
         self.started: list[subprocess.Popen] = []
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "wb")
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 -- the child writes to it until stop()
         process = subprocess.Popen(
-            argv, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+            argv,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
         )
         self.started.append(process)
         return process
@@ -163,7 +179,19 @@ def start_redis(procs: Processes, tmp: Path) -> str:
     port = free_port()
     procs.start(
         f"redis-{port}",
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
     )
     wait_port(port)
     return f"redis://127.0.0.1:{port}/0"
@@ -190,7 +218,9 @@ def gateway_binary(out: Path) -> Path:
 
 def start_gateway(procs: Processes, binary: Path, backend: int) -> int:
     port = free_port()
-    procs.start(f"gateway-{backend}", [str(binary), "--listen", f"127.0.0.1:{port}", "--backends", f"127.0.0.1:{backend}"])
+    procs.start(
+        f"gateway-{backend}", [str(binary), "--listen", f"127.0.0.1:{port}", "--backends", f"127.0.0.1:{backend}"]
+    )
     wait_port(port)
     return port
 
@@ -247,12 +277,30 @@ class Run:
         return f"{self.target}-c{self.concurrency}-w{self.workers}-{self.via}"
 
 
-def ghz(binary: str, t: Target, port: int, concurrency: int, *, duration: str | None, count: int | None, out: Path | None):
+def ghz(
+    binary: str, t: Target, port: int, concurrency: int, *, duration: str | None, count: int | None, out: Path | None
+):
     argv = [
-        binary, "--insecure", "--proto", str(t.proto), "--import-paths", str(ROOT / "proto"), "--call", t.call,
-        "--binary-file", str(t.message_file), "--metadata", METADATA,
-        "-c", str(concurrency), "--connections", str(min(concurrency, 16)),
-        "--format", "json", "--timeout", "30s",
+        binary,
+        "--insecure",
+        "--proto",
+        str(t.proto),
+        "--import-paths",
+        str(ROOT / "proto"),
+        "--call",
+        t.call,
+        "--binary-file",
+        str(t.message_file),
+        "--metadata",
+        METADATA,
+        "-c",
+        str(concurrency),
+        "--connections",
+        str(min(concurrency, 16)),
+        "--format",
+        "json",
+        "--timeout",
+        "30s",
     ]
     argv += ["-z", duration] if duration else ["-n", str(count)]
     done = subprocess.run([*argv, f"127.0.0.1:{port}"], capture_output=True, text=True)
@@ -270,7 +318,8 @@ def measure(binary: str, t: Target, run: Run, duration: str, out: Path) -> str:
     # With -z, ghz closes its connections at the deadline and reports the calls still in flight
     # (at most `concurrency` of them) as errors; those are not the server's.
     errors = sum(
-        n for message, n in (report.get("errorDistribution") or {}).items()
+        n
+        for message, n in (report.get("errorDistribution") or {}).items()
         if not any(s in message for s in ("the client connection is closing", "use of closed network connection"))
     )
     run.rps.append(report["rps"])
@@ -295,12 +344,15 @@ def med(values: list[float]) -> float:
 
 def machine(binary: str) -> str:
     cpu = next(
-        (l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     import google.protobuf
     import grpc
-
     from google.protobuf.internal import api_implementation
 
     def version(argv: list[str]) -> str:
@@ -311,7 +363,9 @@ def machine(binary: str) -> str:
             return "?"
 
     redis = next((w[2:] for w in version(["redis-server", "--version"]).split() if w.startswith("v=")), "?")
-    mem = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+    mem = int(
+        next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1]
+    )
     return (
         f"{os.cpu_count()} vCPUs ({cpu}), {mem / 2**20:.1f} GiB RAM, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, grpcio {grpc.__version__}, protobuf {google.protobuf.__version__} "
@@ -397,12 +451,16 @@ def render(runs: dict[str, Run], t: dict[str, Target], info: dict) -> str:
     big = get("hit100k", 16, 2, "direct")
     if hit and echo:
         r = ratio_per_repeat(hit, echo)
-        goals.append(f"| 1 KB hit, c16, 2 workers ≥ 0.65x echo | {r:.2f}x ({fmt_rps(med(hit.rps))} vs {fmt_rps(med(echo.rps))}) | {'met' if r >= 0.65 else 'missed'} |")
+        goals.append(
+            f"| 1 KB hit, c16, 2 workers ≥ 0.65x echo | {r:.2f}x ({fmt_rps(med(hit.rps))} vs {fmt_rps(med(echo.rps))}) | {'met' if r >= 0.65 else 'missed'} |"
+        )
         p99 = med(hit.p99)
         goals.append(f"| same, p99 ≤ 10 ms | {p99:.2f} ms | {'met' if p99 <= 10 else 'missed'} |")
     if hit and hit_gw:
         r = ratio_per_repeat(hit_gw, hit)
-        goals.append(f"| through the gateway ≥ 60% of direct | {r:.0%} ({fmt_rps(med(hit_gw.rps))}) | {'met' if r >= 0.6 else 'missed'} |")
+        goals.append(
+            f"| through the gateway ≥ 60% of direct | {r:.0%} ({fmt_rps(med(hit_gw.rps))}) | {'met' if r >= 0.6 else 'missed'} |"
+        )
     if big:
         v = med(big.rps)
         goals.append(f"| 100 KB hit ≥ 1,500 RPS (c16, 2 workers) | {fmt_rps(v)} | {'met' if v >= 1500 else 'missed'} |")
@@ -424,22 +482,37 @@ def rewrite_docs(table: str) -> None:
 
 # Extra setups for the costs table: name -> (description, server env on top of BASE_ENV, needs Redis)
 COSTS = {
-    "cost:open": ("no key, no limiter (AITEXT_ALLOW_UNAUTHENTICATED)", {
-        "AITEXT_API_KEYS": "", "AITEXT_ALLOW_UNAUTHENTICATED": "true", "AITEXT_RATE_LIMIT_PER_SECOND": "0"}, False),
+    "cost:open": (
+        "no key, no limiter (AITEXT_ALLOW_UNAUTHENTICATED)",
+        {"AITEXT_API_KEYS": "", "AITEXT_ALLOW_UNAUTHENTICATED": "true", "AITEXT_RATE_LIMIT_PER_SECOND": "0"},
+        False,
+    ),
     "cost:key": ("API key, no limiter", {"AITEXT_RATE_LIMIT_PER_SECOND": "0"}, False),
     "cost:key+limiter": ("API key + in-process limiter (memory only, the main table's setup)", {}, False),
-    "cost:redis-nolimit": ("API key, Redis as L2, no limiter (answers from L1)", {"AITEXT_RATE_LIMIT_PER_SECOND": "0"}, True),
+    "cost:redis-nolimit": (
+        "API key, Redis as L2, no limiter (answers from L1)",
+        {"AITEXT_RATE_LIMIT_PER_SECOND": "0"},
+        True,
+    ),
     "cost:redis+limiter": ("API key, Redis as L2 + limiter in Redis (a Lua call per request)", {}, True),
-    "cost:nolog": ("API key + in-process limiter, request log lines off (AITEXT_LOG_LEVEL=WARNING)",
-                   {"AITEXT_LOG_LEVEL": "WARNING"}, False),
-    "cost:redis-l2": ("API key, L1 off: answers from Redis, no limiter",
-                      {"AITEXT_RATE_LIMIT_PER_SECOND": "0", "AITEXT_CACHE_MEMORY_TIERS": ""}, True),
+    "cost:nolog": (
+        "API key + in-process limiter, request log lines off (AITEXT_LOG_LEVEL=WARNING)",
+        {"AITEXT_LOG_LEVEL": "WARNING"},
+        False,
+    ),
+    "cost:redis-l2": (
+        "API key, L1 off: answers from Redis, no limiter",
+        {"AITEXT_RATE_LIMIT_PER_SECOND": "0", "AITEXT_CACHE_MEMORY_TIERS": ""},
+        True,
+    ),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 workers, concurrency 16, 1 repeat of 2 s, docs untouched")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 workers, concurrency 16, 1 repeat of 2 s, docs untouched"
+    )
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--duration", help="ghz -z per cell (default 3s, quick 2s)")
     parser.add_argument("--only", nargs="*", help="targets to run (echo always runs)")
@@ -465,8 +538,12 @@ def main() -> None:
         target.message_file.write_bytes(target.message)
 
     info = {
-        "started": time.strftime("%Y-%m-%d %H:%M"), "repeats": repeats, "duration": duration,
-        "concurrency": concurrency, "workers": workers, "load_before": os.getloadavg()[0],
+        "started": time.strftime("%Y-%m-%d %H:%M"),
+        "repeats": repeats,
+        "duration": duration,
+        "concurrency": concurrency,
+        "workers": workers,
+        "load_before": os.getloadavg()[0],
         "machine": machine(binary),
     }
     procs = Processes(out)
@@ -502,7 +579,15 @@ def main() -> None:
 
             print(f"warming up {len(runs)} cells (fills the caches)", flush=True)
             for run in runs.values():
-                ghz(binary, t[run.target], run.port, 16, duration=None, count=300 if run.target != "batch100" else 20, out=None)
+                ghz(
+                    binary,
+                    t[run.target],
+                    run.port,
+                    16,
+                    duration=None,
+                    count=300 if run.target != "batch100" else 20,
+                    out=None,
+                )
             # The gateway keeps its connections; the kernel hashes each onto one worker.
             info["gateway_connections"] = {w: connections_per_process(p) for w, p in gateways.items()}
             print(f"gateway connections per worker: {info['gateway_connections']}", flush=True)

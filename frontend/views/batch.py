@@ -2,11 +2,9 @@
 
 import pandas as pd
 import streamlit as st
-
 import ui
 from batch_results import COLUMNS, BatchOutcome
 from client import ServiceError, build_request
-
 
 client, operations = ui.require_operations()
 outcome: BatchOutcome | None = st.session_state.get("batch_outcome")
@@ -14,8 +12,10 @@ outcome: BatchOutcome | None = st.session_state.get("batch_outcome")
 st.title("Batch")
 lines = st.text_area("Texts, one per line", key="batch_text", height=180)
 files = st.file_uploader(
-    "…and/or upload .txt or .md files (each file is one text)", type=["txt", "md"],
-    accept_multiple_files=True, key="batch_files",
+    "…and/or upload .txt or .md files (each file is one text)",
+    type=["txt", "md"],
+    accept_multiple_files=True,
+    key="batch_files",
 )
 items = [(f"line {n}", line.strip()) for n, line in enumerate(lines.splitlines(), 1) if line.strip()]
 items += [(f.name, f.getvalue().decode("utf-8", errors="replace")) for f in files or []]
@@ -50,7 +50,9 @@ if outcome is not None:
     st.caption(f"{outcome.operation}: {outcome.done - failed_items} succeeded, {failed_items} failed")
     st.dataframe(pd.DataFrame(outcome.rows, columns=COLUMNS), hide_index=True, width="stretch")
     json_col, csv_col = st.columns(2)
-    json_col.download_button("Download JSON", outcome.json(), file_name="aitext-batch.json",
-                             mime="application/json", key="batch_json")
-    csv_col.download_button("Download CSV", outcome.csv(), file_name="aitext-batch.csv", mime="text/csv",
-                            key="batch_csv")
+    json_col.download_button(
+        "Download JSON", outcome.json(), file_name="aitext-batch.json", mime="application/json", key="batch_json"
+    )
+    csv_col.download_button(
+        "Download CSV", outcome.csv(), file_name="aitext-batch.csv", mime="text/csv", key="batch_csv"
+    )

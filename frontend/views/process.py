@@ -3,11 +3,10 @@
 from dataclasses import dataclass
 
 import streamlit as st
-
 import ui
+from aitext.v1 import aitext_pb2 as pb
 from client import ServiceError, build_request
 from samples import SAMPLES
-from aitext.v1 import aitext_pb2 as pb
 
 
 @dataclass

@@ -6,15 +6,15 @@ Same functions, signatures, keys and errors as the reference, aitext.cache.keys.
 from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
-    "__version__",
-    "KEY_VERSION",
     "DEFAULT_NAMESPACE",
-    "MULTITHREAD_MIN_BYTES",
     "DETACH_MIN_BYTES",
+    "KEY_VERSION",
+    "MULTITHREAD_MIN_BYTES",
     "PARALLEL_BATCH_MIN_BYTES",
+    "__version__",
+    "_raw_blake3",
     "make_key",
     "make_keys",
-    "_raw_blake3",
 ]
 
 __version__: str

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
         100.0, ge=0, description="Requests a second per API key (token bucket, shared through Redis); 0 disables."
     )
     rate_limit_burst: int = Field(200, ge=1, description="Token-bucket size: requests a key may make at once.")
-    tls_cert_file: Path | None = Field(None, description="PEM certificate chain; with tls_key_file the server speaks TLS only.")
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate chain; with tls_key_file the server speaks TLS only."
+    )
     tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
     tls_client_ca_file: Path | None = Field(
         None, description="PEM CA bundle; when set, clients must present a certificate it signed (mTLS)."

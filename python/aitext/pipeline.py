@@ -15,8 +15,8 @@ from aitext.processing.results import (
     SentimentResult,
     SummaryResult,
 )
-from aitext.validation import ValidRequest
 from aitext.v1 import aitext_pb2 as pb
+from aitext.validation import ValidRequest
 
 SENTIMENT_LABELS = {
     "positive": pb.SENTIMENT_LABEL_POSITIVE,

@@ -79,7 +79,9 @@ def _method_handlers(servicer: TextService) -> dict[str, grpc.RpcMethodHandler]:
     for method in service.methods:
         request_class = getattr(pb, method.input_type.name)
         response_class = getattr(pb, method.output_type.name)
-        factory = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        factory = (
+            grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        )
         handlers[method.name] = factory(
             _refusing_undecodable(getattr(servicer, method.name), method.server_streaming),
             request_deserializer=lenient_parser(request_class),
@@ -152,7 +154,7 @@ async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | N
     gc.freeze()
     log.info("aitext worker %d listening on %s:%d (model %s)", os.getpid(), settings.host, running.port, settings.model)
     if ready_file is not None:
-        ready_file.write_text(f"{running.port}\n")
+        ready_file.write_text(f"{running.port}\n")  # noqa: ASYNC240 -- a few bytes, once, before serving
     if ready is not None:
         ready.set()
     stop = asyncio.Event()

@@ -36,9 +36,19 @@ def text_of(case: dict[str, Any]) -> str:
     return "".join(f"{prefix}{i}\n" for i in range(int(recipe["count"])))
 
 
-def case(name: str, text: str | dict[str, Any], operation: str = "summarize", *, options: dict[str, Any] | None = None,
-         given: dict[str, Any] | None = None, question: str | None = None, model: str = "local",
-         prompt_version: str = "1", namespace: str | None = None, same_as: str | None = None) -> dict[str, Any]:
+def case(
+    name: str,
+    text: str | dict[str, Any],
+    operation: str = "summarize",
+    *,
+    options: dict[str, Any] | None = None,
+    given: dict[str, Any] | None = None,
+    question: str | None = None,
+    model: str = "local",
+    prompt_version: str = "1",
+    namespace: str | None = None,
+    same_as: str | None = None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name}
     if same_as is not None:
         # The one earlier case this one must share its key with; all other keys are distinct.
@@ -83,8 +93,9 @@ def cases() -> list[dict[str, Any]]:
         case("defaults summarize given default", hello, "summarize", given={"max_length": 100}, same_as="op summarize"),
         case("defaults summarize given other", hello, "summarize", given={"max_length": 50}),
         case("defaults key_points given none", hello, "key_points", given={}, same_as="op key_points"),
-        case("defaults key_points given default", hello, "key_points", given={"max_points": 5},
-             same_as="op key_points"),
+        case(
+            "defaults key_points given default", hello, "key_points", given={"max_points": 5}, same_as="op key_points"
+        ),
         case("defaults questions given none", hello, "questions", given={}, same_as="op questions"),
         case("defaults questions given other", hello, "questions", given={"num_questions": 3}),
         # Options as such.
@@ -96,8 +107,7 @@ def cases() -> list[dict[str, Any]]:
         case("options negative int", hello, "summarize", options={"offset": -42}),
         case("options big int", hello, "summarize", options={"seed": 2**70}),
         case("options two in order", hello, "summarize", options={"a": 1, "b": 2}),
-        case("options two reversed", hello, "summarize", options={"b": 2, "a": 1},
-             same_as="options two in order"),
+        case("options two reversed", hello, "summarize", options={"b": 2, "a": 1}, same_as="options two in order"),
         case("options name ab value 1", hello, "summarize", options={"ab": 1}),
         case("options name a value b1", hello, "summarize", options={"a": "b1"}),
         case("options unicode name", hello, "summarize", options={"länge": 7, "长度": "短"}),
@@ -183,8 +193,15 @@ def cases() -> list[dict[str, Any]]:
         if item["name"].startswith("message "):
             framing = 8 * 7 + len(DOMAIN) + sum(len(item[f]) for f in ("operation", "model", "prompt_version")) + 29
             assert framing == 119, framing
-        item["key"] = make_key(text, item["operation"], item["options"], item["question"], item["model"],
-                               item["prompt_version"], item.get("namespace"))
+        item["key"] = make_key(
+            text,
+            item["operation"],
+            item["options"],
+            item["question"],
+            item["model"],
+            item["prompt_version"],
+            item.get("namespace"),
+        )
     return c
 
 

@@ -82,9 +82,7 @@ def _option_value(name: bytes, value: object) -> bytes:
         return int.__repr__(value).encode("ascii")
     if isinstance(value, str):
         return _utf8(value, "option value")
-    raise TypeError(
-        f"option '{name.decode('utf-8')}' must be int, bool or str, not {type(value).__name__}"
-    )
+    raise TypeError(f"option '{name.decode('utf-8')}' must be int, bool or str, not {type(value).__name__}")
 
 
 def _frame_header(length: int) -> bytes:
@@ -150,8 +148,7 @@ def make_keys(requests: Iterable[KeyRequest]) -> list[str]:
     for request in requests:
         if not isinstance(request, tuple | list) or len(request) not in (6, 7):
             raise TypeError(
-                "each request must be a tuple (text, operation, options, question, model, "
-                "prompt_version[, namespace])"
+                "each request must be a tuple (text, operation, options, question, model, prompt_version[, namespace])"
             )
         keys.append(make_key(*request))
     return keys
@@ -210,7 +207,7 @@ def _current() -> tuple[Backend, MakeKey, MakeKeys]:
 
 
 def backend() -> Backend:
-    """"rust" or "python": the implementation behind key_function()."""
+    """ "rust" or "python": the implementation behind key_function()."""
     return _current()[0]
 
 

@@ -37,7 +37,9 @@ class CacheMetrics:
             registry=r,
         )
         self.decode_failures = Counter(
-            "aitext_cache_decode_failures", "Stored values that failed to decode (deleted, counted as misses).", registry=r
+            "aitext_cache_decode_failures",
+            "Stored values that failed to decode (deleted, counted as misses).",
+            registry=r,
         )
         self.singleflight_joins = Counter(
             "aitext_cache_singleflight_joins", "Requests that waited for an identical in-flight miss.", registry=r
@@ -90,7 +92,12 @@ class CacheMetrics:
         child.observe(seconds)
 
     def bind_gauges(
-        self, *, entries: Callable[[], float], used: Callable[[], float], max_bytes: float, available: Callable[[], float]
+        self,
+        *,
+        entries: Callable[[], float],
+        used: Callable[[], float],
+        max_bytes: float,
+        available: Callable[[], float],
     ) -> None:
         self.memory_entries.set_function(entries)
         self.memory_bytes.set_function(used)

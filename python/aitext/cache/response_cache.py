@@ -177,7 +177,9 @@ class ResponseCache:
         fresh = entry is not None and (max_age is None or now - entry.created_at <= max_age)
         self.metrics.count_lookup("memory", operation, fresh)
         if fresh:
-            return CacheOutcome(envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at))
+            return CacheOutcome(
+                envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at)
+            )
 
         flight = self._flights.get(key)
         if flight is not None:
@@ -425,6 +427,4 @@ def build_cache(
     """The cache described by settings: memory only, Redis, or Redis Cluster. No I/O until start()."""
     connected = connect(settings)
     client = connected[0] if connected is not None else None
-    return ResponseCache(
-        settings, redis=client, owns_redis=True, set_cache_health=set_cache_health, registry=registry
-    )
+    return ResponseCache(settings, redis=client, owns_redis=True, set_cache_health=set_cache_health, registry=registry)

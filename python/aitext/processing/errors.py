@@ -15,9 +15,7 @@ class ProviderUnavailable(Exception):
     request (authentication, context length), or its output failed validation.
     """
 
-    def __init__(
-        self, message: str, *, reason: Reason, attempts: int = 0, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, reason: Reason, attempts: int = 0, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.reason: Reason = reason
         # Provider calls made for this request (0 when the breaker refused it).

@@ -8,6 +8,7 @@ sample of sentences.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -40,7 +41,34 @@ _BOUNDARY = re.compile(
     r"|\n(?=[ \t]*#)"  # markdown heading
 )
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st vs etc inc ltd jr sr no fig approx e.g i.e cf al dept est gen gov sen rep univ".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "vs",
+        "etc",
+        "inc",
+        "ltd",
+        "jr",
+        "sr",
+        "no",
+        "fig",
+        "approx",
+        "e.g",
+        "i.e",
+        "cf",
+        "al",
+        "dept",
+        "est",
+        "gen",
+        "gov",
+        "sen",
+        "rep",
+        "univ",
+    ]
 )
 _WS = re.compile(r"\s+")
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -48,20 +76,253 @@ _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+(?:['’][^\W_{_CJK}]+)*")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are aren't as at be because been before being
-    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during
-    each either few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here here's
-    hers herself him himself his how how's however i i'd i'll i'm i've if in into is isn't it it's its itself
-    just let's like many may me might more most much must mustn't my myself no nor not now of off often on once
-    only or other ought our ours ourselves out over own per rather same says said shall shan't she she'd she'll
-    she's should shouldn't since so some such than that that's the their theirs them themselves then there
-    there's these they they'd they'll they're they've this those though through thus to too under until up upon
-    us very was wasn't we we'd we'll we're we've were weren't what what's when when's where where's whether
-    which while who who's whom whose why why's will with within without won't would wouldn't yet you you'd
-    you'll you're you've your yours yourself yourselves one two also get got make made even well back still
-    anyone everyone someone anything everything something nothing anybody everybody somebody""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "aren't",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "can't",
+        "cannot",
+        "could",
+        "couldn't",
+        "did",
+        "didn't",
+        "do",
+        "does",
+        "doesn't",
+        "doing",
+        "don't",
+        "down",
+        "during",
+        "each",
+        "either",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "hadn't",
+        "has",
+        "hasn't",
+        "have",
+        "haven't",
+        "having",
+        "he",
+        "he'd",
+        "he'll",
+        "he's",
+        "her",
+        "here",
+        "here's",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "how's",
+        "however",
+        "i",
+        "i'd",
+        "i'll",
+        "i'm",
+        "i've",
+        "if",
+        "in",
+        "into",
+        "is",
+        "isn't",
+        "it",
+        "it's",
+        "its",
+        "itself",
+        "just",
+        "let's",
+        "like",
+        "many",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "much",
+        "must",
+        "mustn't",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "often",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "ought",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "per",
+        "rather",
+        "same",
+        "says",
+        "said",
+        "shall",
+        "shan't",
+        "she",
+        "she'd",
+        "she'll",
+        "she's",
+        "should",
+        "shouldn't",
+        "since",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "that's",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "there's",
+        "these",
+        "they",
+        "they'd",
+        "they'll",
+        "they're",
+        "they've",
+        "this",
+        "those",
+        "though",
+        "through",
+        "thus",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "very",
+        "was",
+        "wasn't",
+        "we",
+        "we'd",
+        "we'll",
+        "we're",
+        "we've",
+        "were",
+        "weren't",
+        "what",
+        "what's",
+        "when",
+        "when's",
+        "where",
+        "where's",
+        "whether",
+        "which",
+        "while",
+        "who",
+        "who's",
+        "whom",
+        "whose",
+        "why",
+        "why's",
+        "will",
+        "with",
+        "within",
+        "without",
+        "won't",
+        "would",
+        "wouldn't",
+        "yet",
+        "you",
+        "you'd",
+        "you'll",
+        "you're",
+        "you've",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "one",
+        "two",
+        "also",
+        "get",
+        "got",
+        "make",
+        "made",
+        "even",
+        "well",
+        "back",
+        "still",
+        "anyone",
+        "everyone",
+        "someone",
+        "anything",
+        "everything",
+        "something",
+        "nothing",
+        "anybody",
+        "everybody",
+        "somebody",
+    ]
 )
-_QUESTION_WORDS = frozenset("what when where which who whom whose why how did does do is are was were".split())
+_QUESTION_WORDS = frozenset(
+    [
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "how",
+        "did",
+        "does",
+        "do",
+        "is",
+        "are",
+        "was",
+        "were",
+    ]
+)
 
 
 _SUFFIXES = (("ies", "y"), ("ingly", ""), ("edly", ""), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""))
@@ -257,22 +518,136 @@ _COPULA = re.compile(
     r"^(?P<subject>(?:(?:The|This|That|These|Those|Its|His|Her|Their|Our|A|An)\s+)?[^\s,;:()\"“”]+"
     r"(?:\s+[^\s,;:()\"“”]+){0,3}?)\s+(?P<verb>is|was|are|were)\s+(?P<rest>[^\n]+)$"
 )
-_PRONOUN_SUBJECTS = frozenset("it this that these those they he she there here we you i which who what".split())
-_CLAUSE_WORDS = frozenset("where which that who whom when while because if".split())
+_PRONOUN_SUBJECTS = frozenset(
+    [
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "they",
+        "he",
+        "she",
+        "there",
+        "here",
+        "we",
+        "you",
+        "i",
+        "which",
+        "who",
+        "what",
+    ]
+)
+_CLAUSE_WORDS = frozenset(["where", "which", "that", "who", "whom", "when", "while", "because", "if"])
 _YEAR = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
 _ENTITY = re.compile(r"\b[A-Z][\w’'-]*[a-z][\w’'-]*(?:\s+(?:(?:of|the|de|von|van)\s+)?(?:[A-Z][\w’'-]+|\d+\b))*")
 _NOT_ENTITIES = frozenset(
-    "january february march april may june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday".split()
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
 )
 _DETERMINERS = ("The ", "This ", "That ", "These ", "Those ", "A ", "An ", "Its ", "His ", "Her ", "Their ", "Our ")
 _IRREGULAR_PARTICIPLES = frozenset(
-    """built made found known called given taken seen done held kept left lost sold told thought brought bought
-    caught taught set put cut run won shown grown written driven chosen spoken broadcast born worn torn sent spent
-    paid laid led read heard meant understood begun drawn thrown flown frozen hidden ridden risen stolen""".split()
+    [
+        "built",
+        "made",
+        "found",
+        "known",
+        "called",
+        "given",
+        "taken",
+        "seen",
+        "done",
+        "held",
+        "kept",
+        "left",
+        "lost",
+        "sold",
+        "told",
+        "thought",
+        "brought",
+        "bought",
+        "caught",
+        "taught",
+        "set",
+        "put",
+        "cut",
+        "run",
+        "won",
+        "shown",
+        "grown",
+        "written",
+        "driven",
+        "chosen",
+        "spoken",
+        "broadcast",
+        "born",
+        "worn",
+        "torn",
+        "sent",
+        "spent",
+        "paid",
+        "laid",
+        "led",
+        "read",
+        "heard",
+        "meant",
+        "understood",
+        "begun",
+        "drawn",
+        "thrown",
+        "flown",
+        "frozen",
+        "hidden",
+        "ridden",
+        "risen",
+        "stolen",
+    ]
 )
-_PLACE_PREPOSITIONS = frozenset("in at on near inside outside under above below beside between".split())
-_NOUN_STARTS = frozenset("a an the one two three four five six seven eight nine ten its his her their our my".split())
+_PLACE_PREPOSITIONS = frozenset(
+    ["in", "at", "on", "near", "inside", "outside", "under", "above", "below", "beside", "between"]
+)
+_NOUN_STARTS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "its",
+        "his",
+        "her",
+        "their",
+        "our",
+        "my",
+    ]
+)
 
 
 def _copula_question(sentence: str, lower_words: frozenset[str]) -> str | None:
@@ -359,7 +734,20 @@ _ANAPHORA = re.compile(r"(?:This|These|That|Those|It|Its|They|Their|He|His|She|H
 _PLACE = re.compile(r"\b(?:in|at|on|near|from|to|into|across|inside)\s+(?:the\s+)?[A-Z]")
 _NO_ANSWER = "The text does not contain an answer to this question."
 _MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ]
 )
 
 
@@ -382,7 +770,7 @@ def answer(document: str, question: str) -> str:
                 candidates.append((index, frozenset(overlap)))
     df = Counter(t for _, overlap in candidates for t in overlap)
     idf = {t: math.log((len(sentences) + 1) / (df[t] + 0.5)) for t in wanted}
-    asked_pairs = set(zip(asked, asked[1:], strict=False))
+    asked_pairs = set(itertools.pairwise(asked))
     kind = question.lower().split()[0] if question.split() else ""
     best, best_score = -1, 0.0
     for index, overlap in candidates:
@@ -390,7 +778,7 @@ def answer(document: str, question: str) -> str:
         score = sum(idf[t] for t in overlap)
         if asked_pairs:
             words = [stem(t) for t in tokens(sentence)]
-            score += 0.5 * len(asked_pairs & set(zip(words, words[1:], strict=False)))
+            score += 0.5 * len(asked_pairs & set(itertools.pairwise(words)))
         score += _answer_type_bonus(kind, question.lower(), sentence)
         if score > best_score:
             best, best_score = index, score
@@ -424,12 +812,57 @@ def _vader() -> Any:
 
 
 _NEGATIONS = frozenset(
-    "not no never none nothing nobody neither nor cannot can't don't doesn't didn't isn't wasn't aren't weren't "
-    "won't wouldn't shouldn't couldn't hardly barely without".split()
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nothing",
+        "nobody",
+        "neither",
+        "nor",
+        "cannot",
+        "can't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "isn't",
+        "wasn't",
+        "aren't",
+        "weren't",
+        "won't",
+        "wouldn't",
+        "shouldn't",
+        "couldn't",
+        "hardly",
+        "barely",
+        "without",
+    ]
 )
 
 
-_ENGLISH_MARKERS = frozenset("the and is are was of to in it that for with on this not but you i".split())
+_ENGLISH_MARKERS = frozenset(
+    [
+        "the",
+        "and",
+        "is",
+        "are",
+        "was",
+        "of",
+        "to",
+        "in",
+        "it",
+        "that",
+        "for",
+        "with",
+        "on",
+        "this",
+        "not",
+        "but",
+        "you",
+        "i",
+    ]
+)
 
 
 def sentiment(document: str) -> dict[str, Any]:
@@ -488,9 +921,7 @@ def _drivers(sentences: list[str], lexicon: dict[str, float], label: str, count:
             negated = any(w in _NEGATIONS for w in words[max(0, position - 3) : position])
             shown = f"not {word}" if negated else word
             value = -valence if negated else valence
-            if sign is None:
-                pull[shown] += abs(value)
-            elif value * sign > 0:
+            if sign is None or value * sign > 0:
                 pull[shown] += abs(value)
     if sign is None:
         return []

@@ -270,9 +270,7 @@ def remote_model(settings: Settings) -> Model:
     provider, _, name = settings.model.partition(":")
     if settings.openai_base_url:
         if provider not in ("openai", "openai-chat") or not name:
-            raise ValueError(
-                f"AITEXT_OPENAI_BASE_URL needs an `openai:<model>` AITEXT_MODEL, not {settings.model!r}"
-            )
+            raise ValueError(f"AITEXT_OPENAI_BASE_URL needs an `openai:<model>` AITEXT_MODEL, not {settings.model!r}")
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
 

@@ -80,8 +80,20 @@ _PATTERNS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
     ),
     (
         "role-change",
-        ("dan", "unrestricted", "unfiltered", "uncensored", "jailbroken", "jail-broken", "evil", "unaligned",
-         "unbound", "amoral", "unethical", "rogue"),
+        (
+            "dan",
+            "unrestricted",
+            "unfiltered",
+            "uncensored",
+            "jailbroken",
+            "jail-broken",
+            "evil",
+            "unaligned",
+            "unbound",
+            "amoral",
+            "unethical",
+            "rogue",
+        ),
         rf"\b(?:(?:you\s+are|you're)\s+(?:now|from\s+now\s+on)|from\s+now\s+on,?\s+you\s+are|"
         rf"(?:act|behave|respond|answer|roleplay|role-play)\s+as|pretend\s+(?:to\s+be|you\s+are))\s+"
         rf"(?:(?:an?|the|my)\s+)?(?:{_W}\s+){{0,2}}?"
@@ -188,13 +200,9 @@ def _lowered(text: str) -> str | None:
     return lowered if len(lowered) == len(text) else None
 
 
-def _matches(
-    pattern: re.Pattern[str], anchors: tuple[str, ...], text: str, lowered: str | None
-) -> list[re.Match[str]]:
+def _matches(pattern: re.Pattern[str], anchors: tuple[str, ...], text: str, lowered: str | None) -> list[re.Match[str]]:
     return [
-        match
-        for start, end in _windows(lowered, anchors, len(text))
-        for match in pattern.finditer(text, start, end)
+        match for start, end in _windows(lowered, anchors, len(text)) for match in pattern.finditer(text, start, end)
     ]
 
 

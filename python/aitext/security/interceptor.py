@@ -26,7 +26,9 @@ def _refusal(handler: grpc.RpcMethodHandler, error: RequestError) -> grpc.RpcMet
 
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            refuse_stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+            refuse_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
         )
     return grpc.unary_unary_rpc_method_handler(
         refuse_unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
@@ -55,7 +57,10 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
             key = self._keys.authenticate(presented_key(metadata))
             if key is None:
-                return RequestError(grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required (authorization: Bearer <key> or x-api-key)")
+                return RequestError(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "a valid API key is required (authorization: Bearer <key> or x-api-key)",
+                )
             scope = "admin" if details.method in ADMIN_METHODS else "process"
             if not key.allows(scope):
                 return RequestError(grpc.StatusCode.PERMISSION_DENIED, f"this API key lacks the {scope} scope")

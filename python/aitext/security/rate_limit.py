@@ -57,7 +57,9 @@ class LocalBuckets:
 class RateLimiter:
     """rate tokens a second, bursts of `burst`; rate 0 turns limiting off."""
 
-    def __init__(self, rate: float, burst: int, *, redis: RedisClient | None = None, namespace: str = "ai_cache") -> None:
+    def __init__(
+        self, rate: float, burst: int, *, redis: RedisClient | None = None, namespace: str = "ai_cache"
+    ) -> None:
         self.enabled = rate > 0
         self._rate, self._burst = rate, max(1, burst)
         self._local = LocalBuckets(rate, self._burst) if self.enabled else None
@@ -70,7 +72,9 @@ class RateLimiter:
             return Decision(True)
         if self._script is not None and time.monotonic() >= self._redis_down_until:
             try:
-                wait = float(await self._script(keys=[f"{self._namespace}:ratelimit:{identity}"], args=[self._rate, self._burst]))
+                wait = float(
+                    await self._script(keys=[f"{self._namespace}:ratelimit:{identity}"], args=[self._rate, self._burst])
+                )
                 return Decision(wait == 0, wait)
             except REDIS_FAILURES as exc:
                 # Limiting goes on per process until Redis answers again; never fail a request for it.

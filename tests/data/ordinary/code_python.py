@@ -22,6 +22,7 @@ class Inventory:
 
 if __name__ == "__main__":
     inv = Inventory()
-    inv.add("A-100", 3); inv.add("B-7")
+    inv.add("A-100", 3)
+    inv.add("B-7")
     print(inv.to_json() if inv.items else "<empty>")  # prints {"A-100": 3, "B-7": 1}
-    assert 'A-100' in inv.items and inv.items["A-100"] == 3, "lost stock | check add()"
+    assert "A-100" in inv.items and inv.items["A-100"] == 3, "lost stock | check add()"
