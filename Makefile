@@ -4,13 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install system-deps proto proto-check native bench bench-load bench-memory clean
+# `make check` is the fast loop: the lint gates and the unit tier, nothing installed once .venv exists.
+.PHONY: run test check lint install system-deps proto proto-check native bench bench-load bench-memory clean
 
 run: install
 	scripts/run-local.sh
 
 test: install
 	scripts/test-all.sh
+
+lint: install
+	scripts/lint.sh
+
+check: install
+	scripts/lint.sh
+	$(VENV)/bin/pytest -m unit -q
 
 # System packages (redis-server, chromium, ...) the tests and `make run` use.
 system-deps:

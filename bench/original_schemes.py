@@ -1,6 +1,6 @@
 """The two key schemes of the write-up the project started from, rebuilt for benchmarking only.
 
-Neither is used by the service (design.md, "Where we differ"): they exist here so that
+Neither is used by the service (docs/cache-keys.md, "Why not the write-up's keys"): they exist here so that
 `aitext bench keys` can measure the spec's implementations against them.
 """
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 from aitext.v1 import aitext_pb2 as pb
+
+pytestmark = pytest.mark.unit
 
 SENTENCES = [
     "The harbour town rebuilt its sea wall after the storm of 1953.",

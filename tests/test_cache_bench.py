@@ -6,7 +6,10 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 from aitext.operations import OPERATIONS
+
+pytestmark = pytest.mark.integration
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "cache.py"
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from aitext.operations import BY_NAME, OPERATIONS
 from aitext.v1 import aitext_pb2 as pb
 
 from tests.test_cache_redis import NO_CONTROL, Model, key_of, stats
+
+pytestmark = pytest.mark.integration
 
 KEYS_PER_OPERATION = 40
 

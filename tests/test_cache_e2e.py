@@ -12,6 +12,8 @@ from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+pytestmark = pytest.mark.integration
+
 TEXT = (
     "The city council approved the new transit budget on Tuesday. The plan adds three bus lines "
     "and extends evening service. Critics worried about the cost, but supporters said ridership "

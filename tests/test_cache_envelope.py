@@ -10,6 +10,8 @@ from aitext.cache import envelope
 from aitext.cache.envelope import CODEC_LZ4, CODEC_RAW, Envelope, EnvelopeError
 from aitext.v1 import aitext_pb2 as pb
 
+pytestmark = pytest.mark.unit
+
 LIMIT = 64 * 1024 * 1024
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 from aitext.cache.memory import MemoryLRU
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+pytestmark = pytest.mark.unit
 
 BUDGET = 4000
 ITEM_CAP = 1500

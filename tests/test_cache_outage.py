@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.fixtures.redis import RedisProcess, free_port
 from tests.test_cache_redis import Model, ask, stats
+
+pytestmark = pytest.mark.integration
 
 RECOVERY_DEADLINE_SECONDS = 5.0
 

@@ -15,6 +15,8 @@ from aitext.operations import BY_NAME, OPERATIONS
 from aitext.v1 import aitext_pb2 as pb
 from redis.asyncio import Redis
 
+pytestmark = pytest.mark.integration
+
 NO_CONTROL = pb.CacheControl()
 
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from tests.protowire import length_delimited, varint
 
+pytestmark = pytest.mark.integration
+
 # Codes a well-behaved server may answer a hostile or odd request with.
 ACCEPTABLE = {
     grpc.StatusCode.OK,

@@ -16,6 +16,8 @@ from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from google.protobuf import json_format
 
+pytestmark = pytest.mark.e2e
+
 TEXT = (
     "The gateway forwards every call to one of the servers. It speaks gRPC, gRPC-Web and REST. "
     "Browsers use gRPC-Web, scripts use REST, and services use gRPC. All three reach the same servicer."

@@ -7,6 +7,8 @@ import pytest
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.integration
+
 TEXT = "The orchestra rehearsed for six weeks. The premiere sold out in an hour."
 
 

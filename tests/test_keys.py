@@ -16,6 +16,8 @@ import pytest
 from aitext import _native
 from aitext.cache import keys
 
+pytestmark = pytest.mark.unit
+
 IMPLEMENTATIONS: dict[str, tuple[Callable[..., str], Callable[..., list[str]]]] = {
     "python": (keys.make_key, keys.make_keys),
     "rust": (_native.make_key, _native.make_keys),

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from aitext.bench_entry import BENCH_DIR, run_bench
 
+pytestmark = pytest.mark.unit
+
 
 def run_quick(capsys: pytest.CaptureFixture[str], *extra: str) -> str:
     assert run_bench("keys", ["--quick", "--sizes", "100,1000,100000", *extra]) == 0

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aitext import _native
 from aitext.cache import keys
 from aitext.operations import OPERATIONS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+pytestmark = pytest.mark.unit
 
 # Every code point a UTF-8 str can hold: all of Unicode but the surrogates.
 texts = st.text(st.characters(codec="utf-8"))

@@ -15,6 +15,8 @@ from blake3 import blake3
 
 from tests.vectors.make_cache_keys import PATH, text_of
 
+pytestmark = pytest.mark.unit
+
 CASES: list[dict[str, Any]] = json.loads(PATH.read_text(encoding="utf-8"))["cases"]
 IMPLEMENTATIONS: dict[str, Callable[..., str]] = {"python": keys.make_key, "rust": _native.make_key}
 BATCHES: dict[str, Callable[..., list[str]]] = {"python": keys.make_keys, "rust": _native.make_keys}
@@ -90,7 +92,7 @@ def test_keys_have_the_documented_shape() -> None:
 
 
 def test_one_vector_computed_from_the_spec_text() -> None:
-    # Independent of keys.py: frames and concatenation spelled out as design.md states them.
+    # Independent of keys.py: frames and concatenation spelled out as docs/cache-keys.md states them.
     def frame(b: bytes) -> bytes:
         return len(b).to_bytes(8, "little") + b
 

@@ -21,6 +21,8 @@ from aitext.processing import (
     processor as processor_module,
 )
 
+pytestmark = pytest.mark.unit
+
 TEXTS = Path(__file__).parent / "data" / "texts"
 
 

@@ -6,6 +6,8 @@ import pytest
 from aitext.processing.resilience import CircuitBreaker, is_transient
 from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError, UnexpectedModelBehavior
 
+pytestmark = pytest.mark.unit
+
 
 class Clock:
     def __init__(self) -> None:

@@ -15,6 +15,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from tests.fixtures.fake_provider import FakeProvider, Reply
 
+pytestmark = pytest.mark.integration
+
 DATA = Path(__file__).parent / "data"
 INJECTIONS: list[dict[str, str]] = json.loads((DATA / "injections.json").read_text(encoding="utf-8"))
 ORDINARY = sorted((DATA / "ordinary").iterdir())

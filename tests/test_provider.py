@@ -20,6 +20,8 @@ from aitext.processing import (
 
 from tests.fixtures.fake_provider import CANNED, MODEL, Fail, FakeProvider, Hang, Reply, Text
 
+pytestmark = pytest.mark.integration
+
 TEXT = "The bridge closed in March for repairs. It reopened in June with a new bike lane."
 CASES = [
     ("summarize", {"max_length": 50}, "", SummaryResult),

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pytest
 from aitext.config import settings_table
+
+pytestmark = pytest.mark.unit
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -9,6 +9,8 @@ import pytest
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.unit
+
 SECRET_TEXT = "My bank PIN is 4921 and my password is hunter2, please summarise my diary."
 SECRET_QUESTION = "What is the PIN 4921 for?"
 API_KEY = "log-test-key-d81e"

@@ -18,6 +18,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+pytestmark = pytest.mark.integration
+
 PROCESS_KEY = "process-key-7f3a"
 ADMIN_KEY = "admin-key-c41d"
 KEYS = f"{PROCESS_KEY}:process,{ADMIN_KEY}:process+admin"

@@ -18,6 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.fixtures.server import AITEXT
 
+pytestmark = pytest.mark.integration
+
 ARTICLE = (
     "Lake Baikal in Siberia is the deepest lake on Earth, reaching 1,642 metres. "
     "It holds about a fifth of the world's unfrozen fresh water. "

@@ -11,6 +11,8 @@ from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
 from tests.fixtures.fake_provider import CANNED, Fail, Hang, Reply
 
+pytestmark = pytest.mark.integration
+
 TEXT = "The new phone's battery died within two hours. Support never answered my emails."
 
 

@@ -8,6 +8,8 @@ from aitext.cache import keys
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.unit
+
 REQUEST = pb.ProcessRequest(
     text="Ünïcödé text with a | pipe, a : colon and an emoji 🦀.", operation=pb.OPERATION_SUMMARIZE
 )

@@ -13,6 +13,8 @@ import pytest
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.e2e
+
 TOTAL = 900
 # Process is idempotent, so the clients retry what a restarting worker never ran. grpc core ends the
 # calls it had queued but not yet handed to a handler when shutdown began as CANCELLED instead of

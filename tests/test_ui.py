@@ -11,6 +11,8 @@ import pytest
 from tests.fixtures.server import ServerProcess, spawn_server
 from tests.fixtures.ui import APP, free_port, point_ui_at
 
+pytestmark = pytest.mark.e2e
+
 SAMPLE = "Product review"
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.fixtures.ui import ARTIFACTS
 
+pytestmark = pytest.mark.e2e
+
 TEXT = (
     "The lighthouse keeper climbed the spiral stairs every evening at dusk. "
     "He cleaned the great lens, trimmed the wick and lit the lamp. "

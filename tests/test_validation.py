@@ -11,6 +11,8 @@ from grpc_status import rpc_status
 
 from tests.protowire import length_delimited, process_request
 
+pytestmark = pytest.mark.unit
+
 TEXT = "The river flooded the valley in spring. Farmers moved their herds to the hills."
 
 

@@ -1,4 +1,4 @@
-"""aitext._native: the Rust fast path of the cache-key spec (design.md, "Cache keys").
+"""aitext._native: the Rust fast path of the cache-key spec (docs/cache-keys.md).
 
 Same functions, signatures, keys and errors as the reference, aitext.cache.keys.
 """

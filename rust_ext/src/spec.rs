@@ -1,4 +1,4 @@
-//! The cache-key spec (design.md, "Cache keys") in plain Rust, with no Python in sight.
+//! The cache-key spec (docs/cache-keys.md) in plain Rust, with no Python in sight.
 //!
 //! ```text
 //! key      = "{namespace}:v1:{operation}:{hex(digest)}"

@@ -1,6 +1,6 @@
 """Cache keys: the reference implementation of the key spec, and the backend the service uses.
 
-The spec (design.md, "Cache keys")::
+The spec (docs/cache-keys.md, in short)::
 
     key      = "{namespace}:v1:{operation}:{hex(digest)}"
     digest   = BLAKE3-256(frame(b"aitext/cache-key/v1") ‖ frame(operation) ‖ frame(text)
