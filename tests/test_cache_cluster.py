@@ -85,7 +85,7 @@ async def test_invalidate_operation_on_every_master(make_cache, redis_cluster, r
         if op.name != "sentiment":
             remaining = sum(len(k) for k in _keys_by_node(redis_cluster, f"ai_cache:v1:{op.name}:*").values())
             assert remaining == KEYS_PER_OPERATION, op.name
-    assert all(entry_key.split(":")[2] != "sentiment" for entry_key in cache.memory)
+    assert all(entry_key.split(":")[2] != "sentiment" for entry_key in cache.memory.keys())
     assert await cache.invalidate_all() == KEYS_PER_OPERATION * (len(OPERATIONS) - 1)
     assert all(keys == [] for keys in _keys_by_node(redis_cluster, "ai_cache:*").values())
 

@@ -83,6 +83,24 @@ class TextService(pb_grpc.TextServiceServicer):
         log_request(context, request.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
         return response
 
+    async def ProcessStream(
+        self, request: pb.ProcessStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ProcessStreamResponse]:
+        # Progress events of long texts come with their map-reduce; until then the stream
+        # carries the final response alone, which is already a valid stream.
+        started = time.perf_counter()
+        inner = request.request
+        try:
+            valid = validate_process(inner, self._settings, prefix="request.")
+            response = await self._pipeline.process(valid, timeout=context.time_remaining())
+        except Exception as exc:
+            error = as_request_error(exc)
+            log_request(context, inner.operation, len(inner.text), f"error:{error.code.name}", started)
+            await error.abort(context)
+        cache = response.cache
+        log_request(context, inner.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
+        yield pb.ProcessStreamResponse(response=response)
+
     async def ProcessBatch(self, request, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProcessBatchResponse]:
         try:
             validate_batch(request, self._settings)

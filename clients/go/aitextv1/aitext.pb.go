@@ -714,8 +714,12 @@ type ProcessResponse struct {
 	ProcessingTimeMs float64    `protobuf:"fixed64,8,opt,name=processing_time_ms,json=processingTimeMs,proto3" json:"processing_time_ms,omitempty"`
 	Cache            *CacheInfo `protobuf:"bytes,9,opt,name=cache,proto3" json:"cache,omitempty"`
 	PromptVersion    string     `protobuf:"bytes,10,opt,name=prompt_version,json=promptVersion,proto3" json:"prompt_version,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How a text over the model's input budget was processed; unset when the
+	// whole text went to the model in one call (or the answer came from the
+	// cache whole).
+	Chunks        *ChunkInfo `protobuf:"bytes,11,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessResponse) Reset() {
@@ -835,6 +839,13 @@ func (x *ProcessResponse) GetPromptVersion() string {
 	return ""
 }
 
+func (x *ProcessResponse) GetChunks() *ChunkInfo {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
 type isProcessResponse_Result interface {
 	isProcessResponse_Result()
 }
@@ -869,6 +880,281 @@ func (*ProcessResponse_Questions) isProcessResponse_Result() {}
 
 func (*ProcessResponse_Answer) isProcessResponse_Result() {}
 
+// The map-reduce of a long text: the text is cut into chunks, each chunk is
+// processed on its own (the map), and their results are combined (the reduce).
+type ChunkInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chunks the text was cut into.
+	Total uint32 `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"`
+	// Chunks whose map result came from the cache.
+	Cached uint32 `protobuf:"varint,2,opt,name=cached,proto3" json:"cached,omitempty"`
+	// Model calls this request made: map calls plus reduce calls.
+	ModelCalls uint32 `protobuf:"varint,3,opt,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
+	// Reduce calls among model_calls.
+	ReduceCalls   uint32 `protobuf:"varint,4,opt,name=reduce_calls,json=reduceCalls,proto3" json:"reduce_calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkInfo) Reset() {
+	*x = ChunkInfo{}
+	mi := &file_aitext_v1_aitext_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkInfo) ProtoMessage() {}
+
+func (x *ChunkInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_aitext_v1_aitext_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkInfo.ProtoReflect.Descriptor instead.
+func (*ChunkInfo) Descriptor() ([]byte, []int) {
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ChunkInfo) GetTotal() uint32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *ChunkInfo) GetCached() uint32 {
+	if x != nil {
+		return x.Cached
+	}
+	return 0
+}
+
+func (x *ChunkInfo) GetModelCalls() uint32 {
+	if x != nil {
+		return x.ModelCalls
+	}
+	return 0
+}
+
+func (x *ChunkInfo) GetReduceCalls() uint32 {
+	if x != nil {
+		return x.ReduceCalls
+	}
+	return 0
+}
+
+// ProcessStream's request: the Process request, wrapped so that the RPC has a
+// request type of its own. Over REST the body is the ProcessRequest itself, as
+// for POST /v1/process.
+type ProcessStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *ProcessRequest        `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessStreamRequest) Reset() {
+	*x = ProcessStreamRequest{}
+	mi := &file_aitext_v1_aitext_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessStreamRequest) ProtoMessage() {}
+
+func (x *ProcessStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aitext_v1_aitext_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessStreamRequest.ProtoReflect.Descriptor instead.
+func (*ProcessStreamRequest) Descriptor() ([]byte, []int) {
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ProcessStreamRequest) GetRequest() *ProcessRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// Progress of a ProcessStream call.
+type ProcessProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chunks finished so far, including those answered from the cache.
+	ChunksDone   uint32 `protobuf:"varint,1,opt,name=chunks_done,json=chunksDone,proto3" json:"chunks_done,omitempty"`
+	ChunksTotal  uint32 `protobuf:"varint,2,opt,name=chunks_total,json=chunksTotal,proto3" json:"chunks_total,omitempty"`
+	ChunksCached uint32 `protobuf:"varint,3,opt,name=chunks_cached,json=chunksCached,proto3" json:"chunks_cached,omitempty"`
+	// What is running now: "map" or "reduce".
+	Stage         string `protobuf:"bytes,4,opt,name=stage,proto3" json:"stage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessProgress) Reset() {
+	*x = ProcessProgress{}
+	mi := &file_aitext_v1_aitext_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessProgress) ProtoMessage() {}
+
+func (x *ProcessProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_aitext_v1_aitext_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessProgress.ProtoReflect.Descriptor instead.
+func (*ProcessProgress) Descriptor() ([]byte, []int) {
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ProcessProgress) GetChunksDone() uint32 {
+	if x != nil {
+		return x.ChunksDone
+	}
+	return 0
+}
+
+func (x *ProcessProgress) GetChunksTotal() uint32 {
+	if x != nil {
+		return x.ChunksTotal
+	}
+	return 0
+}
+
+func (x *ProcessProgress) GetChunksCached() uint32 {
+	if x != nil {
+		return x.ChunksCached
+	}
+	return 0
+}
+
+func (x *ProcessProgress) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+type ProcessStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*ProcessStreamResponse_Progress
+	//	*ProcessStreamResponse_Response
+	Event         isProcessStreamResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessStreamResponse) Reset() {
+	*x = ProcessStreamResponse{}
+	mi := &file_aitext_v1_aitext_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessStreamResponse) ProtoMessage() {}
+
+func (x *ProcessStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aitext_v1_aitext_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessStreamResponse.ProtoReflect.Descriptor instead.
+func (*ProcessStreamResponse) Descriptor() ([]byte, []int) {
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ProcessStreamResponse) GetEvent() isProcessStreamResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *ProcessStreamResponse) GetProgress() *ProcessProgress {
+	if x != nil {
+		if x, ok := x.Event.(*ProcessStreamResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *ProcessStreamResponse) GetResponse() *ProcessResponse {
+	if x != nil {
+		if x, ok := x.Event.(*ProcessStreamResponse_Response); ok {
+			return x.Response
+		}
+	}
+	return nil
+}
+
+type isProcessStreamResponse_Event interface {
+	isProcessStreamResponse_Event()
+}
+
+type ProcessStreamResponse_Progress struct {
+	Progress *ProcessProgress `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type ProcessStreamResponse_Response struct {
+	// The final message of the stream.
+	Response *ProcessResponse `protobuf:"bytes,2,opt,name=response,proto3,oneof"`
+}
+
+func (*ProcessStreamResponse_Progress) isProcessStreamResponse_Event() {}
+
+func (*ProcessStreamResponse_Response) isProcessStreamResponse_Event() {}
+
 type ProcessBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1..max_batch_items requests (default limit 100).
@@ -881,7 +1167,7 @@ type ProcessBatchRequest struct {
 
 func (x *ProcessBatchRequest) Reset() {
 	*x = ProcessBatchRequest{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[10]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1179,7 @@ func (x *ProcessBatchRequest) String() string {
 func (*ProcessBatchRequest) ProtoMessage() {}
 
 func (x *ProcessBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[10]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1192,7 @@ func (x *ProcessBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessBatchRequest.ProtoReflect.Descriptor instead.
 func (*ProcessBatchRequest) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{10}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProcessBatchRequest) GetRequests() []*ProcessRequest {
@@ -938,7 +1224,7 @@ type ProcessBatchResponse struct {
 
 func (x *ProcessBatchResponse) Reset() {
 	*x = ProcessBatchResponse{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[11]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1236,7 @@ func (x *ProcessBatchResponse) String() string {
 func (*ProcessBatchResponse) ProtoMessage() {}
 
 func (x *ProcessBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[11]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1249,7 @@ func (x *ProcessBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessBatchResponse.ProtoReflect.Descriptor instead.
 func (*ProcessBatchResponse) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{11}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ProcessBatchResponse) GetIndex() uint32 {
@@ -1023,7 +1309,7 @@ type ListOperationsRequest struct {
 
 func (x *ListOperationsRequest) Reset() {
 	*x = ListOperationsRequest{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[12]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1321,7 @@ func (x *ListOperationsRequest) String() string {
 func (*ListOperationsRequest) ProtoMessage() {}
 
 func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[12]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1334,7 @@ func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{12}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{16}
 }
 
 type OptionInfo struct {
@@ -1065,7 +1351,7 @@ type OptionInfo struct {
 
 func (x *OptionInfo) Reset() {
 	*x = OptionInfo{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[13]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1363,7 @@ func (x *OptionInfo) String() string {
 func (*OptionInfo) ProtoMessage() {}
 
 func (x *OptionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[13]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1376,7 @@ func (x *OptionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptionInfo.ProtoReflect.Descriptor instead.
 func (*OptionInfo) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{13}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OptionInfo) GetName() string {
@@ -1144,7 +1430,7 @@ type OperationInfo struct {
 
 func (x *OperationInfo) Reset() {
 	*x = OperationInfo{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[14]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1442,7 @@ func (x *OperationInfo) String() string {
 func (*OperationInfo) ProtoMessage() {}
 
 func (x *OperationInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[14]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1455,7 @@ func (x *OperationInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationInfo.ProtoReflect.Descriptor instead.
 func (*OperationInfo) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{14}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OperationInfo) GetOperation() Operation {
@@ -1229,7 +1515,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[15]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1527,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[15]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1540,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{15}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*OperationInfo {
@@ -1300,7 +1586,7 @@ type GetCacheStatsRequest struct {
 
 func (x *GetCacheStatsRequest) Reset() {
 	*x = GetCacheStatsRequest{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[16]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1598,7 @@ func (x *GetCacheStatsRequest) String() string {
 func (*GetCacheStatsRequest) ProtoMessage() {}
 
 func (x *GetCacheStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[16]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1611,7 @@ func (x *GetCacheStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCacheStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetCacheStatsRequest) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{16}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{20}
 }
 
 // Hits and misses of one tier, optionally for one operation.
@@ -1343,7 +1629,7 @@ type TierCounts struct {
 
 func (x *TierCounts) Reset() {
 	*x = TierCounts{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[17]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1641,7 @@ func (x *TierCounts) String() string {
 func (*TierCounts) ProtoMessage() {}
 
 func (x *TierCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[17]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1654,7 @@ func (x *TierCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TierCounts.ProtoReflect.Descriptor instead.
 func (*TierCounts) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{17}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TierCounts) GetTier() string {
@@ -1416,7 +1702,7 @@ type KeyLatency struct {
 
 func (x *KeyLatency) Reset() {
 	*x = KeyLatency{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[18]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +1714,7 @@ func (x *KeyLatency) String() string {
 func (*KeyLatency) ProtoMessage() {}
 
 func (x *KeyLatency) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[18]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +1727,7 @@ func (x *KeyLatency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyLatency.ProtoReflect.Descriptor instead.
 func (*KeyLatency) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{18}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *KeyLatency) GetTextTier() string {
@@ -1507,13 +1793,18 @@ type GetCacheStatsResponse struct {
 	// Circuit breaker of the model provider: "closed", "open" or "half_open".
 	ProviderCircuit string `protobuf:"bytes,13,opt,name=provider_circuit,json=providerCircuit,proto3" json:"provider_circuit,omitempty"`
 	Model           string `protobuf:"bytes,14,opt,name=model,proto3" json:"model,omitempty"`
+	// Chunk-level cache of long texts: lookups of map results by outcome.
+	ChunkHits   uint64 `protobuf:"varint,15,opt,name=chunk_hits,json=chunkHits,proto3" json:"chunk_hits,omitempty"`
+	ChunkMisses uint64 `protobuf:"varint,16,opt,name=chunk_misses,json=chunkMisses,proto3" json:"chunk_misses,omitempty"`
+	// Model calls not made because a chunk's map result was cached.
+	ModelCallsSaved uint64 `protobuf:"varint,17,opt,name=model_calls_saved,json=modelCallsSaved,proto3" json:"model_calls_saved,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetCacheStatsResponse) Reset() {
 	*x = GetCacheStatsResponse{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[19]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1816,7 @@ func (x *GetCacheStatsResponse) String() string {
 func (*GetCacheStatsResponse) ProtoMessage() {}
 
 func (x *GetCacheStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[19]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1829,7 @@ func (x *GetCacheStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCacheStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetCacheStatsResponse) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{19}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetCacheStatsResponse) GetCounts() []*TierCounts {
@@ -1639,6 +1930,27 @@ func (x *GetCacheStatsResponse) GetModel() string {
 	return ""
 }
 
+func (x *GetCacheStatsResponse) GetChunkHits() uint64 {
+	if x != nil {
+		return x.ChunkHits
+	}
+	return 0
+}
+
+func (x *GetCacheStatsResponse) GetChunkMisses() uint64 {
+	if x != nil {
+		return x.ChunkMisses
+	}
+	return 0
+}
+
+func (x *GetCacheStatsResponse) GetModelCallsSaved() uint64 {
+	if x != nil {
+		return x.ModelCallsSaved
+	}
+	return 0
+}
+
 type InvalidateCacheRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Target:
@@ -1653,7 +1965,7 @@ type InvalidateCacheRequest struct {
 
 func (x *InvalidateCacheRequest) Reset() {
 	*x = InvalidateCacheRequest{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[20]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1977,7 @@ func (x *InvalidateCacheRequest) String() string {
 func (*InvalidateCacheRequest) ProtoMessage() {}
 
 func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[20]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1990,7 @@ func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheRequest) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{20}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InvalidateCacheRequest) GetTarget() isInvalidateCacheRequest_Target {
@@ -1750,7 +2062,7 @@ type InvalidateCacheResponse struct {
 
 func (x *InvalidateCacheResponse) Reset() {
 	*x = InvalidateCacheResponse{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +2074,7 @@ func (x *InvalidateCacheResponse) String() string {
 func (*InvalidateCacheResponse) ProtoMessage() {}
 
 func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +2087,7 @@ func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheResponse.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheResponse) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{21}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InvalidateCacheResponse) GetDeleted() uint64 {
@@ -1834,7 +2146,7 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\tR\x03key\x12\x1f\n" +
 	"\vage_seconds\x18\x04 \x01(\x01R\n" +
-	"ageSeconds\"\xbf\x03\n" +
+	"ageSeconds\"\xed\x03\n" +
 	"\x0fProcessResponse\x122\n" +
 	"\toperation\x18\x01 \x01(\x0e2\x14.aitext.v1.OperationR\toperation\x12\x1a\n" +
 	"\asummary\x18\x02 \x01(\tH\x00R\asummary\x124\n" +
@@ -1847,8 +2159,27 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\x12processing_time_ms\x18\b \x01(\x01R\x10processingTimeMs\x12*\n" +
 	"\x05cache\x18\t \x01(\v2\x14.aitext.v1.CacheInfoR\x05cache\x12%\n" +
 	"\x0eprompt_version\x18\n" +
-	" \x01(\tR\rpromptVersionB\b\n" +
-	"\x06result\"u\n" +
+	" \x01(\tR\rpromptVersion\x12,\n" +
+	"\x06chunks\x18\v \x01(\v2\x14.aitext.v1.ChunkInfoR\x06chunksB\b\n" +
+	"\x06result\"}\n" +
+	"\tChunkInfo\x12\x14\n" +
+	"\x05total\x18\x01 \x01(\rR\x05total\x12\x16\n" +
+	"\x06cached\x18\x02 \x01(\rR\x06cached\x12\x1f\n" +
+	"\vmodel_calls\x18\x03 \x01(\rR\n" +
+	"modelCalls\x12!\n" +
+	"\freduce_calls\x18\x04 \x01(\rR\vreduceCalls\"K\n" +
+	"\x14ProcessStreamRequest\x123\n" +
+	"\arequest\x18\x01 \x01(\v2\x19.aitext.v1.ProcessRequestR\arequest\"\x90\x01\n" +
+	"\x0fProcessProgress\x12\x1f\n" +
+	"\vchunks_done\x18\x01 \x01(\rR\n" +
+	"chunksDone\x12!\n" +
+	"\fchunks_total\x18\x02 \x01(\rR\vchunksTotal\x12#\n" +
+	"\rchunks_cached\x18\x03 \x01(\rR\fchunksCached\x12\x14\n" +
+	"\x05stage\x18\x04 \x01(\tR\x05stage\"\x94\x01\n" +
+	"\x15ProcessStreamResponse\x128\n" +
+	"\bprogress\x18\x01 \x01(\v2\x1a.aitext.v1.ProcessProgressH\x00R\bprogress\x128\n" +
+	"\bresponse\x18\x02 \x01(\v2\x1a.aitext.v1.ProcessResponseH\x00R\bresponseB\a\n" +
+	"\x05event\"u\n" +
 	"\x13ProcessBatchRequest\x125\n" +
 	"\brequests\x18\x01 \x03(\v2\x19.aitext.v1.ProcessRequestR\brequests\x12'\n" +
 	"\x0fmax_concurrency\x18\x02 \x01(\rR\x0emaxConcurrency\"\x9d\x01\n" +
@@ -1894,7 +2225,7 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\x05count\x18\x03 \x01(\x04R\x05count\x12\x15\n" +
 	"\x06p50_us\x18\x04 \x01(\x01R\x05p50Us\x12\x15\n" +
 	"\x06p95_us\x18\x05 \x01(\x01R\x05p95Us\x12\x15\n" +
-	"\x06p99_us\x18\x06 \x01(\x01R\x05p99Us\"\xbe\x04\n" +
+	"\x06p99_us\x18\x06 \x01(\x01R\x05p99Us\"\xac\x05\n" +
 	"\x15GetCacheStatsResponse\x12-\n" +
 	"\x06counts\x18\x01 \x03(\v2\x15.aitext.v1.TierCountsR\x06counts\x12\x1b\n" +
 	"\thit_ratio\x18\x02 \x01(\x01R\bhitRatio\x12%\n" +
@@ -1913,7 +2244,11 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\vkey_backend\x18\f \x01(\tR\n" +
 	"keyBackend\x12)\n" +
 	"\x10provider_circuit\x18\r \x01(\tR\x0fproviderCircuit\x12\x14\n" +
-	"\x05model\x18\x0e \x01(\tR\x05model\"\xa3\x01\n" +
+	"\x05model\x18\x0e \x01(\tR\x05model\x12\x1d\n" +
+	"\n" +
+	"chunk_hits\x18\x0f \x01(\x04R\tchunkHits\x12!\n" +
+	"\fchunk_misses\x18\x10 \x01(\x04R\vchunkMisses\x12*\n" +
+	"\x11model_calls_saved\x18\x11 \x01(\x04R\x0fmodelCallsSaved\"\xa3\x01\n" +
 	"\x16InvalidateCacheRequest\x124\n" +
 	"\toperation\x18\x01 \x01(\x0e2\x14.aitext.v1.OperationH\x00R\toperation\x125\n" +
 	"\arequest\x18\x02 \x01(\v2\x19.aitext.v1.ProcessRequestH\x00R\arequest\x12\x12\n" +
@@ -1932,10 +2267,11 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\x1bSENTIMENT_LABEL_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SENTIMENT_LABEL_POSITIVE\x10\x01\x12\x1c\n" +
 	"\x18SENTIMENT_LABEL_NEGATIVE\x10\x02\x12\x1b\n" +
-	"\x17SENTIMENT_LABEL_NEUTRAL\x10\x032\xaf\x04\n" +
+	"\x17SENTIMENT_LABEL_NEUTRAL\x10\x032\xaa\x05\n" +
 	"\vTextService\x12X\n" +
 	"\aProcess\x12\x19.aitext.v1.ProcessRequest\x1a\x1a.aitext.v1.ProcessResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/process\x12o\n" +
-	"\fProcessBatch\x12\x1e.aitext.v1.ProcessBatchRequest\x1a\x1f.aitext.v1.ProcessBatchResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/process:batch0\x01\x12m\n" +
+	"\fProcessBatch\x12\x1e.aitext.v1.ProcessBatchRequest\x1a\x1f.aitext.v1.ProcessBatchResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/process:batch0\x01\x12y\n" +
+	"\rProcessStream\x12\x1f.aitext.v1.ProcessStreamRequest\x1a .aitext.v1.ProcessStreamResponse\"#\x82\xd3\xe4\x93\x02\x1d:\arequest\"\x12/v1/process:stream0\x01\x12m\n" +
 	"\x0eListOperations\x12 .aitext.v1.ListOperationsRequest\x1a!.aitext.v1.ListOperationsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/operations\x12k\n" +
 	"\rGetCacheStats\x12\x1f.aitext.v1.GetCacheStatsRequest\x1a .aitext.v1.GetCacheStatsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/cache/stats\x12y\n" +
 	"\x0fInvalidateCache\x12!.aitext.v1.InvalidateCacheRequest\x1a\".aitext.v1.InvalidateCacheResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/cache:invalidateB7Z5github.com/aitext/aitext/clients/go/aitextv1;aitextv1b\x06proto3"
@@ -1953,7 +2289,7 @@ func file_aitext_v1_aitext_proto_rawDescGZIP() []byte {
 }
 
 var file_aitext_v1_aitext_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_aitext_v1_aitext_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_aitext_v1_aitext_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_aitext_v1_aitext_proto_goTypes = []any{
 	(Operation)(0),                  // 0: aitext.v1.Operation
 	(SentimentLabel)(0),             // 1: aitext.v1.SentimentLabel
@@ -1967,19 +2303,23 @@ var file_aitext_v1_aitext_proto_goTypes = []any{
 	(*Questions)(nil),               // 9: aitext.v1.Questions
 	(*CacheInfo)(nil),               // 10: aitext.v1.CacheInfo
 	(*ProcessResponse)(nil),         // 11: aitext.v1.ProcessResponse
-	(*ProcessBatchRequest)(nil),     // 12: aitext.v1.ProcessBatchRequest
-	(*ProcessBatchResponse)(nil),    // 13: aitext.v1.ProcessBatchResponse
-	(*ListOperationsRequest)(nil),   // 14: aitext.v1.ListOperationsRequest
-	(*OptionInfo)(nil),              // 15: aitext.v1.OptionInfo
-	(*OperationInfo)(nil),           // 16: aitext.v1.OperationInfo
-	(*ListOperationsResponse)(nil),  // 17: aitext.v1.ListOperationsResponse
-	(*GetCacheStatsRequest)(nil),    // 18: aitext.v1.GetCacheStatsRequest
-	(*TierCounts)(nil),              // 19: aitext.v1.TierCounts
-	(*KeyLatency)(nil),              // 20: aitext.v1.KeyLatency
-	(*GetCacheStatsResponse)(nil),   // 21: aitext.v1.GetCacheStatsResponse
-	(*InvalidateCacheRequest)(nil),  // 22: aitext.v1.InvalidateCacheRequest
-	(*InvalidateCacheResponse)(nil), // 23: aitext.v1.InvalidateCacheResponse
-	(*status.Status)(nil),           // 24: google.rpc.Status
+	(*ChunkInfo)(nil),               // 12: aitext.v1.ChunkInfo
+	(*ProcessStreamRequest)(nil),    // 13: aitext.v1.ProcessStreamRequest
+	(*ProcessProgress)(nil),         // 14: aitext.v1.ProcessProgress
+	(*ProcessStreamResponse)(nil),   // 15: aitext.v1.ProcessStreamResponse
+	(*ProcessBatchRequest)(nil),     // 16: aitext.v1.ProcessBatchRequest
+	(*ProcessBatchResponse)(nil),    // 17: aitext.v1.ProcessBatchResponse
+	(*ListOperationsRequest)(nil),   // 18: aitext.v1.ListOperationsRequest
+	(*OptionInfo)(nil),              // 19: aitext.v1.OptionInfo
+	(*OperationInfo)(nil),           // 20: aitext.v1.OperationInfo
+	(*ListOperationsResponse)(nil),  // 21: aitext.v1.ListOperationsResponse
+	(*GetCacheStatsRequest)(nil),    // 22: aitext.v1.GetCacheStatsRequest
+	(*TierCounts)(nil),              // 23: aitext.v1.TierCounts
+	(*KeyLatency)(nil),              // 24: aitext.v1.KeyLatency
+	(*GetCacheStatsResponse)(nil),   // 25: aitext.v1.GetCacheStatsResponse
+	(*InvalidateCacheRequest)(nil),  // 26: aitext.v1.InvalidateCacheRequest
+	(*InvalidateCacheResponse)(nil), // 27: aitext.v1.InvalidateCacheResponse
+	(*status.Status)(nil),           // 28: google.rpc.Status
 }
 var file_aitext_v1_aitext_proto_depIdxs = []int32{
 	0,  // 0: aitext.v1.ProcessRequest.operation:type_name -> aitext.v1.Operation
@@ -1993,31 +2333,37 @@ var file_aitext_v1_aitext_proto_depIdxs = []int32{
 	8,  // 8: aitext.v1.ProcessResponse.key_points:type_name -> aitext.v1.KeyPoints
 	9,  // 9: aitext.v1.ProcessResponse.questions:type_name -> aitext.v1.Questions
 	10, // 10: aitext.v1.ProcessResponse.cache:type_name -> aitext.v1.CacheInfo
-	6,  // 11: aitext.v1.ProcessBatchRequest.requests:type_name -> aitext.v1.ProcessRequest
-	11, // 12: aitext.v1.ProcessBatchResponse.response:type_name -> aitext.v1.ProcessResponse
-	24, // 13: aitext.v1.ProcessBatchResponse.error:type_name -> google.rpc.Status
-	0,  // 14: aitext.v1.OperationInfo.operation:type_name -> aitext.v1.Operation
-	15, // 15: aitext.v1.OperationInfo.options:type_name -> aitext.v1.OptionInfo
-	16, // 16: aitext.v1.ListOperationsResponse.operations:type_name -> aitext.v1.OperationInfo
-	19, // 17: aitext.v1.GetCacheStatsResponse.counts:type_name -> aitext.v1.TierCounts
-	20, // 18: aitext.v1.GetCacheStatsResponse.key_latency:type_name -> aitext.v1.KeyLatency
-	0,  // 19: aitext.v1.InvalidateCacheRequest.operation:type_name -> aitext.v1.Operation
-	6,  // 20: aitext.v1.InvalidateCacheRequest.request:type_name -> aitext.v1.ProcessRequest
-	6,  // 21: aitext.v1.TextService.Process:input_type -> aitext.v1.ProcessRequest
-	12, // 22: aitext.v1.TextService.ProcessBatch:input_type -> aitext.v1.ProcessBatchRequest
-	14, // 23: aitext.v1.TextService.ListOperations:input_type -> aitext.v1.ListOperationsRequest
-	18, // 24: aitext.v1.TextService.GetCacheStats:input_type -> aitext.v1.GetCacheStatsRequest
-	22, // 25: aitext.v1.TextService.InvalidateCache:input_type -> aitext.v1.InvalidateCacheRequest
-	11, // 26: aitext.v1.TextService.Process:output_type -> aitext.v1.ProcessResponse
-	13, // 27: aitext.v1.TextService.ProcessBatch:output_type -> aitext.v1.ProcessBatchResponse
-	17, // 28: aitext.v1.TextService.ListOperations:output_type -> aitext.v1.ListOperationsResponse
-	21, // 29: aitext.v1.TextService.GetCacheStats:output_type -> aitext.v1.GetCacheStatsResponse
-	23, // 30: aitext.v1.TextService.InvalidateCache:output_type -> aitext.v1.InvalidateCacheResponse
-	26, // [26:31] is the sub-list for method output_type
-	21, // [21:26] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	12, // 11: aitext.v1.ProcessResponse.chunks:type_name -> aitext.v1.ChunkInfo
+	6,  // 12: aitext.v1.ProcessStreamRequest.request:type_name -> aitext.v1.ProcessRequest
+	14, // 13: aitext.v1.ProcessStreamResponse.progress:type_name -> aitext.v1.ProcessProgress
+	11, // 14: aitext.v1.ProcessStreamResponse.response:type_name -> aitext.v1.ProcessResponse
+	6,  // 15: aitext.v1.ProcessBatchRequest.requests:type_name -> aitext.v1.ProcessRequest
+	11, // 16: aitext.v1.ProcessBatchResponse.response:type_name -> aitext.v1.ProcessResponse
+	28, // 17: aitext.v1.ProcessBatchResponse.error:type_name -> google.rpc.Status
+	0,  // 18: aitext.v1.OperationInfo.operation:type_name -> aitext.v1.Operation
+	19, // 19: aitext.v1.OperationInfo.options:type_name -> aitext.v1.OptionInfo
+	20, // 20: aitext.v1.ListOperationsResponse.operations:type_name -> aitext.v1.OperationInfo
+	23, // 21: aitext.v1.GetCacheStatsResponse.counts:type_name -> aitext.v1.TierCounts
+	24, // 22: aitext.v1.GetCacheStatsResponse.key_latency:type_name -> aitext.v1.KeyLatency
+	0,  // 23: aitext.v1.InvalidateCacheRequest.operation:type_name -> aitext.v1.Operation
+	6,  // 24: aitext.v1.InvalidateCacheRequest.request:type_name -> aitext.v1.ProcessRequest
+	6,  // 25: aitext.v1.TextService.Process:input_type -> aitext.v1.ProcessRequest
+	16, // 26: aitext.v1.TextService.ProcessBatch:input_type -> aitext.v1.ProcessBatchRequest
+	13, // 27: aitext.v1.TextService.ProcessStream:input_type -> aitext.v1.ProcessStreamRequest
+	18, // 28: aitext.v1.TextService.ListOperations:input_type -> aitext.v1.ListOperationsRequest
+	22, // 29: aitext.v1.TextService.GetCacheStats:input_type -> aitext.v1.GetCacheStatsRequest
+	26, // 30: aitext.v1.TextService.InvalidateCache:input_type -> aitext.v1.InvalidateCacheRequest
+	11, // 31: aitext.v1.TextService.Process:output_type -> aitext.v1.ProcessResponse
+	17, // 32: aitext.v1.TextService.ProcessBatch:output_type -> aitext.v1.ProcessBatchResponse
+	15, // 33: aitext.v1.TextService.ProcessStream:output_type -> aitext.v1.ProcessStreamResponse
+	21, // 34: aitext.v1.TextService.ListOperations:output_type -> aitext.v1.ListOperationsResponse
+	25, // 35: aitext.v1.TextService.GetCacheStats:output_type -> aitext.v1.GetCacheStatsResponse
+	27, // 36: aitext.v1.TextService.InvalidateCache:output_type -> aitext.v1.InvalidateCacheResponse
+	31, // [31:37] is the sub-list for method output_type
+	25, // [25:31] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_aitext_v1_aitext_proto_init() }
@@ -2041,11 +2387,15 @@ func file_aitext_v1_aitext_proto_init() {
 		(*ProcessResponse_Questions)(nil),
 		(*ProcessResponse_Answer)(nil),
 	}
-	file_aitext_v1_aitext_proto_msgTypes[11].OneofWrappers = []any{
+	file_aitext_v1_aitext_proto_msgTypes[13].OneofWrappers = []any{
+		(*ProcessStreamResponse_Progress)(nil),
+		(*ProcessStreamResponse_Response)(nil),
+	}
+	file_aitext_v1_aitext_proto_msgTypes[15].OneofWrappers = []any{
 		(*ProcessBatchResponse_Response)(nil),
 		(*ProcessBatchResponse_Error)(nil),
 	}
-	file_aitext_v1_aitext_proto_msgTypes[20].OneofWrappers = []any{
+	file_aitext_v1_aitext_proto_msgTypes[24].OneofWrappers = []any{
 		(*InvalidateCacheRequest_Operation)(nil),
 		(*InvalidateCacheRequest_Request)(nil),
 		(*InvalidateCacheRequest_All)(nil),
@@ -2056,7 +2406,7 @@ func file_aitext_v1_aitext_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aitext_v1_aitext_proto_rawDesc), len(file_aitext_v1_aitext_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	TextService_Process_FullMethodName         = "/aitext.v1.TextService/Process"
 	TextService_ProcessBatch_FullMethodName    = "/aitext.v1.TextService/ProcessBatch"
+	TextService_ProcessStream_FullMethodName   = "/aitext.v1.TextService/ProcessStream"
 	TextService_ListOperations_FullMethodName  = "/aitext.v1.TextService/ListOperations"
 	TextService_GetCacheStats_FullMethodName   = "/aitext.v1.TextService/GetCacheStats"
 	TextService_InvalidateCache_FullMethodName = "/aitext.v1.TextService/InvalidateCache"
@@ -38,6 +39,11 @@ type TextServiceClient interface {
 	// carrying the index of its request. A failing item is reported in its
 	// result and does not fail the stream.
 	ProcessBatch(ctx context.Context, in *ProcessBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProcessBatchResponse], error)
+	// ProcessStream runs one operation like Process and reports progress while
+	// it works: a text over the model's input budget is processed in chunks,
+	// and an event follows each finished chunk. The last message carries the
+	// response; a failure ends the stream with the status Process would give.
+	ProcessStream(ctx context.Context, in *ProcessStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProcessStreamResponse], error)
 	// ListOperations describes the operations, their options and limits.
 	ListOperations(ctx context.Context, in *ListOperationsRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
 	// GetCacheStats reports hit ratios, sizes and key-generation latency.
@@ -83,6 +89,25 @@ func (c *textServiceClient) ProcessBatch(ctx context.Context, in *ProcessBatchRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TextService_ProcessBatchClient = grpc.ServerStreamingClient[ProcessBatchResponse]
 
+func (c *textServiceClient) ProcessStream(ctx context.Context, in *ProcessStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProcessStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TextService_ServiceDesc.Streams[1], TextService_ProcessStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ProcessStreamRequest, ProcessStreamResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TextService_ProcessStreamClient = grpc.ServerStreamingClient[ProcessStreamResponse]
+
 func (c *textServiceClient) ListOperations(ctx context.Context, in *ListOperationsRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListOperationsResponse)
@@ -125,6 +150,11 @@ type TextServiceServer interface {
 	// carrying the index of its request. A failing item is reported in its
 	// result and does not fail the stream.
 	ProcessBatch(*ProcessBatchRequest, grpc.ServerStreamingServer[ProcessBatchResponse]) error
+	// ProcessStream runs one operation like Process and reports progress while
+	// it works: a text over the model's input budget is processed in chunks,
+	// and an event follows each finished chunk. The last message carries the
+	// response; a failure ends the stream with the status Process would give.
+	ProcessStream(*ProcessStreamRequest, grpc.ServerStreamingServer[ProcessStreamResponse]) error
 	// ListOperations describes the operations, their options and limits.
 	ListOperations(context.Context, *ListOperationsRequest) (*ListOperationsResponse, error)
 	// GetCacheStats reports hit ratios, sizes and key-generation latency.
@@ -146,6 +176,9 @@ func (UnimplementedTextServiceServer) Process(context.Context, *ProcessRequest) 
 }
 func (UnimplementedTextServiceServer) ProcessBatch(*ProcessBatchRequest, grpc.ServerStreamingServer[ProcessBatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method ProcessBatch not implemented")
+}
+func (UnimplementedTextServiceServer) ProcessStream(*ProcessStreamRequest, grpc.ServerStreamingServer[ProcessStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method ProcessStream not implemented")
 }
 func (UnimplementedTextServiceServer) ListOperations(context.Context, *ListOperationsRequest) (*ListOperationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOperations not implemented")
@@ -205,6 +238,17 @@ func _TextService_ProcessBatch_Handler(srv interface{}, stream grpc.ServerStream
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TextService_ProcessBatchServer = grpc.ServerStreamingServer[ProcessBatchResponse]
+
+func _TextService_ProcessStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ProcessStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TextServiceServer).ProcessStream(m, &grpc.GenericServerStream[ProcessStreamRequest, ProcessStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TextService_ProcessStreamServer = grpc.ServerStreamingServer[ProcessStreamResponse]
 
 func _TextService_ListOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListOperationsRequest)
@@ -288,6 +332,11 @@ var TextService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ProcessBatch",
 			Handler:       _TextService_ProcessBatch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ProcessStream",
+			Handler:       _TextService_ProcessStream_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -118,7 +118,7 @@ class CacheInfo(_message.Message):
     def __init__(self, hit: _Optional[bool] = ..., tier: _Optional[str] = ..., key: _Optional[str] = ..., age_seconds: _Optional[float] = ...) -> None: ...
 
 class ProcessResponse(_message.Message):
-    __slots__ = ("operation", "summary", "sentiment", "key_points", "questions", "answer", "model", "processing_time_ms", "cache", "prompt_version")
+    __slots__ = ("operation", "summary", "sentiment", "key_points", "questions", "answer", "model", "processing_time_ms", "cache", "prompt_version", "chunks")
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class ProcessResponse(_message.Message):
     PROCESSING_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
     PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
     operation: Operation
     summary: str
     sentiment: Sentiment
@@ -139,7 +140,46 @@ class ProcessResponse(_message.Message):
     processing_time_ms: float
     cache: CacheInfo
     prompt_version: str
-    def __init__(self, operation: _Optional[_Union[Operation, str]] = ..., summary: _Optional[str] = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., key_points: _Optional[_Union[KeyPoints, _Mapping]] = ..., questions: _Optional[_Union[Questions, _Mapping]] = ..., answer: _Optional[str] = ..., model: _Optional[str] = ..., processing_time_ms: _Optional[float] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., prompt_version: _Optional[str] = ...) -> None: ...
+    chunks: ChunkInfo
+    def __init__(self, operation: _Optional[_Union[Operation, str]] = ..., summary: _Optional[str] = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., key_points: _Optional[_Union[KeyPoints, _Mapping]] = ..., questions: _Optional[_Union[Questions, _Mapping]] = ..., answer: _Optional[str] = ..., model: _Optional[str] = ..., processing_time_ms: _Optional[float] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., prompt_version: _Optional[str] = ..., chunks: _Optional[_Union[ChunkInfo, _Mapping]] = ...) -> None: ...
+
+class ChunkInfo(_message.Message):
+    __slots__ = ("total", "cached", "model_calls", "reduce_calls")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    REDUCE_CALLS_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    cached: int
+    model_calls: int
+    reduce_calls: int
+    def __init__(self, total: _Optional[int] = ..., cached: _Optional[int] = ..., model_calls: _Optional[int] = ..., reduce_calls: _Optional[int] = ...) -> None: ...
+
+class ProcessStreamRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ProcessRequest
+    def __init__(self, request: _Optional[_Union[ProcessRequest, _Mapping]] = ...) -> None: ...
+
+class ProcessProgress(_message.Message):
+    __slots__ = ("chunks_done", "chunks_total", "chunks_cached", "stage")
+    CHUNKS_DONE_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_CACHED_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    chunks_done: int
+    chunks_total: int
+    chunks_cached: int
+    stage: str
+    def __init__(self, chunks_done: _Optional[int] = ..., chunks_total: _Optional[int] = ..., chunks_cached: _Optional[int] = ..., stage: _Optional[str] = ...) -> None: ...
+
+class ProcessStreamResponse(_message.Message):
+    __slots__ = ("progress", "response")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    progress: ProcessProgress
+    response: ProcessResponse
+    def __init__(self, progress: _Optional[_Union[ProcessProgress, _Mapping]] = ..., response: _Optional[_Union[ProcessResponse, _Mapping]] = ...) -> None: ...
 
 class ProcessBatchRequest(_message.Message):
     __slots__ = ("requests", "max_concurrency")
@@ -240,7 +280,7 @@ class KeyLatency(_message.Message):
     def __init__(self, text_tier: _Optional[str] = ..., backend: _Optional[str] = ..., count: _Optional[int] = ..., p50_us: _Optional[float] = ..., p95_us: _Optional[float] = ..., p99_us: _Optional[float] = ...) -> None: ...
 
 class GetCacheStatsResponse(_message.Message):
-    __slots__ = ("counts", "hit_ratio", "memory_entries", "memory_bytes", "memory_max_bytes", "redis_mode", "redis_available", "compression_ratio", "decode_failures", "singleflight_joins", "key_latency", "key_backend", "provider_circuit", "model")
+    __slots__ = ("counts", "hit_ratio", "memory_entries", "memory_bytes", "memory_max_bytes", "redis_mode", "redis_available", "compression_ratio", "decode_failures", "singleflight_joins", "key_latency", "key_backend", "provider_circuit", "model", "chunk_hits", "chunk_misses", "model_calls_saved")
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     HIT_RATIO_FIELD_NUMBER: _ClassVar[int]
     MEMORY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
@@ -255,6 +295,9 @@ class GetCacheStatsResponse(_message.Message):
     KEY_BACKEND_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_CIRCUIT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_HITS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_MISSES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_CALLS_SAVED_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedCompositeFieldContainer[TierCounts]
     hit_ratio: float
     memory_entries: int
@@ -269,7 +312,10 @@ class GetCacheStatsResponse(_message.Message):
     key_backend: str
     provider_circuit: str
     model: str
-    def __init__(self, counts: _Optional[_Iterable[_Union[TierCounts, _Mapping]]] = ..., hit_ratio: _Optional[float] = ..., memory_entries: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., memory_max_bytes: _Optional[int] = ..., redis_mode: _Optional[str] = ..., redis_available: _Optional[bool] = ..., compression_ratio: _Optional[float] = ..., decode_failures: _Optional[int] = ..., singleflight_joins: _Optional[int] = ..., key_latency: _Optional[_Iterable[_Union[KeyLatency, _Mapping]]] = ..., key_backend: _Optional[str] = ..., provider_circuit: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    chunk_hits: int
+    chunk_misses: int
+    model_calls_saved: int
+    def __init__(self, counts: _Optional[_Iterable[_Union[TierCounts, _Mapping]]] = ..., hit_ratio: _Optional[float] = ..., memory_entries: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., memory_max_bytes: _Optional[int] = ..., redis_mode: _Optional[str] = ..., redis_available: _Optional[bool] = ..., compression_ratio: _Optional[float] = ..., decode_failures: _Optional[int] = ..., singleflight_joins: _Optional[int] = ..., key_latency: _Optional[_Iterable[_Union[KeyLatency, _Mapping]]] = ..., key_backend: _Optional[str] = ..., provider_circuit: _Optional[str] = ..., model: _Optional[str] = ..., chunk_hits: _Optional[int] = ..., chunk_misses: _Optional[int] = ..., model_calls_saved: _Optional[int] = ...) -> None: ...
 
 class InvalidateCacheRequest(_message.Message):
     __slots__ = ("operation", "request", "all")

@@ -45,6 +45,11 @@ class TextServiceStub:
                 request_serializer=aitext_dot_v1_dot_aitext__pb2.ProcessBatchRequest.SerializeToString,
                 response_deserializer=aitext_dot_v1_dot_aitext__pb2.ProcessBatchResponse.FromString,
                 _registered_method=True)
+        self.ProcessStream = channel.unary_stream(
+                '/aitext.v1.TextService/ProcessStream',
+                request_serializer=aitext_dot_v1_dot_aitext__pb2.ProcessStreamRequest.SerializeToString,
+                response_deserializer=aitext_dot_v1_dot_aitext__pb2.ProcessStreamResponse.FromString,
+                _registered_method=True)
         self.ListOperations = channel.unary_unary(
                 '/aitext.v1.TextService/ListOperations',
                 request_serializer=aitext_dot_v1_dot_aitext__pb2.ListOperationsRequest.SerializeToString,
@@ -77,6 +82,16 @@ class TextServiceServicer:
         """ProcessBatch streams one result per request, in completion order, each
         carrying the index of its request. A failing item is reported in its
         result and does not fail the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProcessStream(self, request, context):
+        """ProcessStream runs one operation like Process and reports progress while
+        it works: a text over the model's input budget is processed in chunks,
+        and an event follows each finished chunk. The last message carries the
+        response; a failure ends the stream with the status Process would give.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,6 +130,11 @@ def add_TextServiceServicer_to_server(servicer, server):
                     servicer.ProcessBatch,
                     request_deserializer=aitext_dot_v1_dot_aitext__pb2.ProcessBatchRequest.FromString,
                     response_serializer=aitext_dot_v1_dot_aitext__pb2.ProcessBatchResponse.SerializeToString,
+            ),
+            'ProcessStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.ProcessStream,
+                    request_deserializer=aitext_dot_v1_dot_aitext__pb2.ProcessStreamRequest.FromString,
+                    response_serializer=aitext_dot_v1_dot_aitext__pb2.ProcessStreamResponse.SerializeToString,
             ),
             'ListOperations': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOperations,
@@ -187,6 +207,33 @@ class TextService:
             '/aitext.v1.TextService/ProcessBatch',
             aitext_dot_v1_dot_aitext__pb2.ProcessBatchRequest.SerializeToString,
             aitext_dot_v1_dot_aitext__pb2.ProcessBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProcessStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aitext.v1.TextService/ProcessStream',
+            aitext_dot_v1_dot_aitext__pb2.ProcessStreamRequest.SerializeToString,
+            aitext_dot_v1_dot_aitext__pb2.ProcessStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

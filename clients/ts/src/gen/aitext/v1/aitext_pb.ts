@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aitext/v1/aitext.proto.
  */
 export const file_aitext_v1_aitext: GenFile = /*@__PURE__*/
-  fileDesc("ChZhaXRleHQvdjEvYWl0ZXh0LnByb3RvEglhaXRleHQudjEiOgoQU3VtbWFyaXplT3B0aW9ucxIXCgptYXhfbGVuZ3RoGAEgASgFSACIAQFCDQoLX21heF9sZW5ndGgiOgoQS2V5UG9pbnRzT3B0aW9ucxIXCgptYXhfcG9pbnRzGAEgASgFSACIAQFCDQoLX21heF9wb2ludHMiQAoQUXVlc3Rpb25zT3B0aW9ucxIaCg1udW1fcXVlc3Rpb25zGAEgASgFSACIAQFCEAoOX251bV9xdWVzdGlvbnMikQEKDENhY2hlQ29udHJvbBIRCglza2lwX3JlYWQYASABKAgSEgoKc2tpcF93cml0ZRgCIAEoCBIYCgt0dGxfc2Vjb25kcxgDIAEoDUgAiAEBEhwKD21heF9hZ2Vfc2Vjb25kcxgEIAEoDUgBiAEBQg4KDF90dGxfc2Vjb25kc0ISChBfbWF4X2FnZV9zZWNvbmRzIsMCCg5Qcm9jZXNzUmVxdWVzdBIMCgR0ZXh0GAEgASgJEicKCW9wZXJhdGlvbhgCIAEoDjIULmFpdGV4dC52MS5PcGVyYXRpb24SEAoIcXVlc3Rpb24YAyABKAkSOAoRc3VtbWFyaXplX29wdGlvbnMYBCABKAsyGy5haXRleHQudjEuU3VtbWFyaXplT3B0aW9uc0gAEjkKEmtleV9wb2ludHNfb3B0aW9ucxgFIAEoCzIbLmFpdGV4dC52MS5LZXlQb2ludHNPcHRpb25zSAASOAoRcXVlc3Rpb25zX29wdGlvbnMYBiABKAsyGy5haXRleHQudjEuUXVlc3Rpb25zT3B0aW9uc0gAEi4KDWNhY2hlX2NvbnRyb2wYByABKAsyFy5haXRleHQudjEuQ2FjaGVDb250cm9sQgkKB29wdGlvbnMiXgoJU2VudGltZW50EigKBWxhYmVsGAEgASgOMhkuYWl0ZXh0LnYxLlNlbnRpbWVudExhYmVsEhIKCmNvbmZpZGVuY2UYAiABKAESEwoLZXhwbGFuYXRpb24YAyABKAkiGwoJS2V5UG9pbnRzEg4KBnBvaW50cxgBIAMoCSIeCglRdWVzdGlvbnMSEQoJcXVlc3Rpb25zGAEgAygJIkgKCUNhY2hlSW5mbxILCgNoaXQYASABKAgSDAoEdGllchgCIAEoCRILCgNrZXkYAyABKAkSEwoLYWdlX3NlY29uZHMYBCABKAEi0wIKD1Byb2Nlc3NSZXNwb25zZRInCglvcGVyYXRpb24YASABKA4yFC5haXRleHQudjEuT3BlcmF0aW9uEhEKB3N1bW1hcnkYAiABKAlIABIpCglzZW50aW1lbnQYAyABKAsyFC5haXRleHQudjEuU2VudGltZW50SAASKgoKa2V5X3BvaW50cxgEIAEoCzIULmFpdGV4dC52MS5LZXlQb2ludHNIABIpCglxdWVzdGlvbnMYBSABKAsyFC5haXRleHQudjEuUXVlc3Rpb25zSAASEAoGYW5zd2VyGAYgASgJSAASDQoFbW9kZWwYByABKAkSGgoScHJvY2Vzc2luZ190aW1lX21zGAggASgBEiMKBWNhY2hlGAkgASgLMhQuYWl0ZXh0LnYxLkNhY2hlSW5mbxIWCg5wcm9tcHRfdmVyc2lvbhgKIAEoCUIICgZyZXN1bHQiWwoTUHJvY2Vzc0JhdGNoUmVxdWVzdBIrCghyZXF1ZXN0cxgBIAMoCzIZLmFpdGV4dC52MS5Qcm9jZXNzUmVxdWVzdBIXCg9tYXhfY29uY3VycmVuY3kYAiABKA0ihQEKFFByb2Nlc3NCYXRjaFJlc3BvbnNlEg0KBWluZGV4GAEgASgNEi4KCHJlc3BvbnNlGAIgASgLMhouYWl0ZXh0LnYxLlByb2Nlc3NSZXNwb25zZUgAEiMKBWVycm9yGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIAEIJCgdvdXRjb21lIhcKFUxpc3RPcGVyYXRpb25zUmVxdWVzdCJsCgpPcHRpb25JbmZvEgwKBG5hbWUYASABKAkSFQoNZGVmYXVsdF92YWx1ZRgCIAEoBRIRCgltaW5fdmFsdWUYAyABKAUSEQoJbWF4X3ZhbHVlGAQgASgFEhMKC2Rlc2NyaXB0aW9uGAUgASgJIrsBCg1PcGVyYXRpb25JbmZvEicKCW9wZXJhdGlvbhgBIAEoDjIULmFpdGV4dC52MS5PcGVyYXRpb24SDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIZChFyZXF1aXJlc19xdWVzdGlvbhgEIAEoCBImCgdvcHRpb25zGAUgAygLMhUuYWl0ZXh0LnYxLk9wdGlvbkluZm8SGwoTZGVmYXVsdF90dGxfc2Vjb25kcxgGIAEoDSKiAQoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRIsCgpvcGVyYXRpb25zGAEgAygLMhguYWl0ZXh0LnYxLk9wZXJhdGlvbkluZm8SDQoFbW9kZWwYAiABKAkSFgoObWF4X3RleHRfYnl0ZXMYAyABKAQSFwoPbWF4X2JhdGNoX2l0ZW1zGAQgASgNEhoKEm1heF9xdWVzdGlvbl9jaGFycxgFIAEoDSIWChRHZXRDYWNoZVN0YXRzUmVxdWVzdCJLCgpUaWVyQ291bnRzEgwKBHRpZXIYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEgwKBGhpdHMYAyABKAQSDgoGbWlzc2VzGAQgASgEIm8KCktleUxhdGVuY3kSEQoJdGV4dF90aWVyGAEgASgJEg8KB2JhY2tlbmQYAiABKAkSDQoFY291bnQYAyABKAQSDgoGcDUwX3VzGAQgASgBEg4KBnA5NV91cxgFIAEoARIOCgZwOTlfdXMYBiABKAEigAMKFUdldENhY2hlU3RhdHNSZXNwb25zZRIlCgZjb3VudHMYASADKAsyFS5haXRleHQudjEuVGllckNvdW50cxIRCgloaXRfcmF0aW8YAiABKAESFgoObWVtb3J5X2VudHJpZXMYAyABKAQSFAoMbWVtb3J5X2J5dGVzGAQgASgEEhgKEG1lbW9yeV9tYXhfYnl0ZXMYBSABKAQSEgoKcmVkaXNfbW9kZRgGIAEoCRIXCg9yZWRpc19hdmFpbGFibGUYByABKAgSGQoRY29tcHJlc3Npb25fcmF0aW8YCCABKAESFwoPZGVjb2RlX2ZhaWx1cmVzGAkgASgEEhoKEnNpbmdsZWZsaWdodF9qb2lucxgKIAEoBBIqCgtrZXlfbGF0ZW5jeRgLIAMoCzIVLmFpdGV4dC52MS5LZXlMYXRlbmN5EhMKC2tleV9iYWNrZW5kGAwgASgJEhgKEHByb3ZpZGVyX2NpcmN1aXQYDSABKAkSDQoFbW9kZWwYDiABKAkiigEKFkludmFsaWRhdGVDYWNoZVJlcXVlc3QSKQoJb3BlcmF0aW9uGAEgASgOMhQuYWl0ZXh0LnYxLk9wZXJhdGlvbkgAEiwKB3JlcXVlc3QYAiABKAsyGS5haXRleHQudjEuUHJvY2Vzc1JlcXVlc3RIABINCgNhbGwYAyABKAhIAEIICgZ0YXJnZXQiKgoXSW52YWxpZGF0ZUNhY2hlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBCqdAQoJT3BlcmF0aW9uEhkKFU9QRVJBVElPTl9VTlNQRUNJRklFRBAAEhcKE09QRVJBVElPTl9TVU1NQVJJWkUQARIXChNPUEVSQVRJT05fU0VOVElNRU5UEAISGAoUT1BFUkFUSU9OX0tFWV9QT0lOVFMQAxIXChNPUEVSQVRJT05fUVVFU1RJT05TEAQSEAoMT1BFUkFUSU9OX1FBEAUqigEKDlNlbnRpbWVudExhYmVsEh8KG1NFTlRJTUVOVF9MQUJFTF9VTlNQRUNJRklFRBAAEhwKGFNFTlRJTUVOVF9MQUJFTF9QT1NJVElWRRABEhwKGFNFTlRJTUVOVF9MQUJFTF9ORUdBVElWRRACEhsKF1NFTlRJTUVOVF9MQUJFTF9ORVVUUkFMEAMyrwQKC1RleHRTZXJ2aWNlElgKB1Byb2Nlc3MSGS5haXRleHQudjEuUHJvY2Vzc1JlcXVlc3QaGi5haXRleHQudjEuUHJvY2Vzc1Jlc3BvbnNlIhaC0+STAhAiCy92MS9wcm9jZXNzOgEqEm8KDFByb2Nlc3NCYXRjaBIeLmFpdGV4dC52MS5Qcm9jZXNzQmF0Y2hSZXF1ZXN0Gh8uYWl0ZXh0LnYxLlByb2Nlc3NCYXRjaFJlc3BvbnNlIhyC0+STAhYiES92MS9wcm9jZXNzOmJhdGNoOgEqMAESbQoOTGlzdE9wZXJhdGlvbnMSIC5haXRleHQudjEuTGlzdE9wZXJhdGlvbnNSZXF1ZXN0GiEuYWl0ZXh0LnYxLkxpc3RPcGVyYXRpb25zUmVzcG9uc2UiFoLT5JMCEBIOL3YxL29wZXJhdGlvbnMSawoNR2V0Q2FjaGVTdGF0cxIfLmFpdGV4dC52MS5HZXRDYWNoZVN0YXRzUmVxdWVzdBogLmFpdGV4dC52MS5HZXRDYWNoZVN0YXRzUmVzcG9uc2UiF4LT5JMCERIPL3YxL2NhY2hlL3N0YXRzEnkKD0ludmFsaWRhdGVDYWNoZRIhLmFpdGV4dC52MS5JbnZhbGlkYXRlQ2FjaGVSZXF1ZXN0GiIuYWl0ZXh0LnYxLkludmFsaWRhdGVDYWNoZVJlc3BvbnNlIh+C0+STAhkiFC92MS9jYWNoZTppbnZhbGlkYXRlOgEqQjdaNWdpdGh1Yi5jb20vYWl0ZXh0L2FpdGV4dC9jbGllbnRzL2dvL2FpdGV4dHYxO2FpdGV4dHYxYgZwcm90bzM", [file_google_api_annotations, file_google_rpc_status]);
+  fileDesc("ChZhaXRleHQvdjEvYWl0ZXh0LnByb3RvEglhaXRleHQudjEiOgoQU3VtbWFyaXplT3B0aW9ucxIXCgptYXhfbGVuZ3RoGAEgASgFSACIAQFCDQoLX21heF9sZW5ndGgiOgoQS2V5UG9pbnRzT3B0aW9ucxIXCgptYXhfcG9pbnRzGAEgASgFSACIAQFCDQoLX21heF9wb2ludHMiQAoQUXVlc3Rpb25zT3B0aW9ucxIaCg1udW1fcXVlc3Rpb25zGAEgASgFSACIAQFCEAoOX251bV9xdWVzdGlvbnMikQEKDENhY2hlQ29udHJvbBIRCglza2lwX3JlYWQYASABKAgSEgoKc2tpcF93cml0ZRgCIAEoCBIYCgt0dGxfc2Vjb25kcxgDIAEoDUgAiAEBEhwKD21heF9hZ2Vfc2Vjb25kcxgEIAEoDUgBiAEBQg4KDF90dGxfc2Vjb25kc0ISChBfbWF4X2FnZV9zZWNvbmRzIsMCCg5Qcm9jZXNzUmVxdWVzdBIMCgR0ZXh0GAEgASgJEicKCW9wZXJhdGlvbhgCIAEoDjIULmFpdGV4dC52MS5PcGVyYXRpb24SEAoIcXVlc3Rpb24YAyABKAkSOAoRc3VtbWFyaXplX29wdGlvbnMYBCABKAsyGy5haXRleHQudjEuU3VtbWFyaXplT3B0aW9uc0gAEjkKEmtleV9wb2ludHNfb3B0aW9ucxgFIAEoCzIbLmFpdGV4dC52MS5LZXlQb2ludHNPcHRpb25zSAASOAoRcXVlc3Rpb25zX29wdGlvbnMYBiABKAsyGy5haXRleHQudjEuUXVlc3Rpb25zT3B0aW9uc0gAEi4KDWNhY2hlX2NvbnRyb2wYByABKAsyFy5haXRleHQudjEuQ2FjaGVDb250cm9sQgkKB29wdGlvbnMiXgoJU2VudGltZW50EigKBWxhYmVsGAEgASgOMhkuYWl0ZXh0LnYxLlNlbnRpbWVudExhYmVsEhIKCmNvbmZpZGVuY2UYAiABKAESEwoLZXhwbGFuYXRpb24YAyABKAkiGwoJS2V5UG9pbnRzEg4KBnBvaW50cxgBIAMoCSIeCglRdWVzdGlvbnMSEQoJcXVlc3Rpb25zGAEgAygJIkgKCUNhY2hlSW5mbxILCgNoaXQYASABKAgSDAoEdGllchgCIAEoCRILCgNrZXkYAyABKAkSEwoLYWdlX3NlY29uZHMYBCABKAEi+QIKD1Byb2Nlc3NSZXNwb25zZRInCglvcGVyYXRpb24YASABKA4yFC5haXRleHQudjEuT3BlcmF0aW9uEhEKB3N1bW1hcnkYAiABKAlIABIpCglzZW50aW1lbnQYAyABKAsyFC5haXRleHQudjEuU2VudGltZW50SAASKgoKa2V5X3BvaW50cxgEIAEoCzIULmFpdGV4dC52MS5LZXlQb2ludHNIABIpCglxdWVzdGlvbnMYBSABKAsyFC5haXRleHQudjEuUXVlc3Rpb25zSAASEAoGYW5zd2VyGAYgASgJSAASDQoFbW9kZWwYByABKAkSGgoScHJvY2Vzc2luZ190aW1lX21zGAggASgBEiMKBWNhY2hlGAkgASgLMhQuYWl0ZXh0LnYxLkNhY2hlSW5mbxIWCg5wcm9tcHRfdmVyc2lvbhgKIAEoCRIkCgZjaHVua3MYCyABKAsyFC5haXRleHQudjEuQ2h1bmtJbmZvQggKBnJlc3VsdCJVCglDaHVua0luZm8SDQoFdG90YWwYASABKA0SDgoGY2FjaGVkGAIgASgNEhMKC21vZGVsX2NhbGxzGAMgASgNEhQKDHJlZHVjZV9jYWxscxgEIAEoDSJCChRQcm9jZXNzU3RyZWFtUmVxdWVzdBIqCgdyZXF1ZXN0GAEgASgLMhkuYWl0ZXh0LnYxLlByb2Nlc3NSZXF1ZXN0ImIKD1Byb2Nlc3NQcm9ncmVzcxITCgtjaHVua3NfZG9uZRgBIAEoDRIUCgxjaHVua3NfdG90YWwYAiABKA0SFQoNY2h1bmtzX2NhY2hlZBgDIAEoDRINCgVzdGFnZRgEIAEoCSKAAQoVUHJvY2Vzc1N0cmVhbVJlc3BvbnNlEi4KCHByb2dyZXNzGAEgASgLMhouYWl0ZXh0LnYxLlByb2Nlc3NQcm9ncmVzc0gAEi4KCHJlc3BvbnNlGAIgASgLMhouYWl0ZXh0LnYxLlByb2Nlc3NSZXNwb25zZUgAQgcKBWV2ZW50IlsKE1Byb2Nlc3NCYXRjaFJlcXVlc3QSKwoIcmVxdWVzdHMYASADKAsyGS5haXRleHQudjEuUHJvY2Vzc1JlcXVlc3QSFwoPbWF4X2NvbmN1cnJlbmN5GAIgASgNIoUBChRQcm9jZXNzQmF0Y2hSZXNwb25zZRINCgVpbmRleBgBIAEoDRIuCghyZXNwb25zZRgCIAEoCzIaLmFpdGV4dC52MS5Qcm9jZXNzUmVzcG9uc2VIABIjCgVlcnJvchgDIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCQoHb3V0Y29tZSIXChVMaXN0T3BlcmF0aW9uc1JlcXVlc3QibAoKT3B0aW9uSW5mbxIMCgRuYW1lGAEgASgJEhUKDWRlZmF1bHRfdmFsdWUYAiABKAUSEQoJbWluX3ZhbHVlGAMgASgFEhEKCW1heF92YWx1ZRgEIAEoBRITCgtkZXNjcmlwdGlvbhgFIAEoCSK7AQoNT3BlcmF0aW9uSW5mbxInCglvcGVyYXRpb24YASABKA4yFC5haXRleHQudjEuT3BlcmF0aW9uEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGQoRcmVxdWlyZXNfcXVlc3Rpb24YBCABKAgSJgoHb3B0aW9ucxgFIAMoCzIVLmFpdGV4dC52MS5PcHRpb25JbmZvEhsKE2RlZmF1bHRfdHRsX3NlY29uZHMYBiABKA0iogEKFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USLAoKb3BlcmF0aW9ucxgBIAMoCzIYLmFpdGV4dC52MS5PcGVyYXRpb25JbmZvEg0KBW1vZGVsGAIgASgJEhYKDm1heF90ZXh0X2J5dGVzGAMgASgEEhcKD21heF9iYXRjaF9pdGVtcxgEIAEoDRIaChJtYXhfcXVlc3Rpb25fY2hhcnMYBSABKA0iFgoUR2V0Q2FjaGVTdGF0c1JlcXVlc3QiSwoKVGllckNvdW50cxIMCgR0aWVyGAEgASgJEhEKCW9wZXJhdGlvbhgCIAEoCRIMCgRoaXRzGAMgASgEEg4KBm1pc3NlcxgEIAEoBCJvCgpLZXlMYXRlbmN5EhEKCXRleHRfdGllchgBIAEoCRIPCgdiYWNrZW5kGAIgASgJEg0KBWNvdW50GAMgASgEEg4KBnA1MF91cxgEIAEoARIOCgZwOTVfdXMYBSABKAESDgoGcDk5X3VzGAYgASgBIsUDChVHZXRDYWNoZVN0YXRzUmVzcG9uc2USJQoGY291bnRzGAEgAygLMhUuYWl0ZXh0LnYxLlRpZXJDb3VudHMSEQoJaGl0X3JhdGlvGAIgASgBEhYKDm1lbW9yeV9lbnRyaWVzGAMgASgEEhQKDG1lbW9yeV9ieXRlcxgEIAEoBBIYChBtZW1vcnlfbWF4X2J5dGVzGAUgASgEEhIKCnJlZGlzX21vZGUYBiABKAkSFwoPcmVkaXNfYXZhaWxhYmxlGAcgASgIEhkKEWNvbXByZXNzaW9uX3JhdGlvGAggASgBEhcKD2RlY29kZV9mYWlsdXJlcxgJIAEoBBIaChJzaW5nbGVmbGlnaHRfam9pbnMYCiABKAQSKgoLa2V5X2xhdGVuY3kYCyADKAsyFS5haXRleHQudjEuS2V5TGF0ZW5jeRITCgtrZXlfYmFja2VuZBgMIAEoCRIYChBwcm92aWRlcl9jaXJjdWl0GA0gASgJEg0KBW1vZGVsGA4gASgJEhIKCmNodW5rX2hpdHMYDyABKAQSFAoMY2h1bmtfbWlzc2VzGBAgASgEEhkKEW1vZGVsX2NhbGxzX3NhdmVkGBEgASgEIooBChZJbnZhbGlkYXRlQ2FjaGVSZXF1ZXN0EikKCW9wZXJhdGlvbhgBIAEoDjIULmFpdGV4dC52MS5PcGVyYXRpb25IABIsCgdyZXF1ZXN0GAIgASgLMhkuYWl0ZXh0LnYxLlByb2Nlc3NSZXF1ZXN0SAASDQoDYWxsGAMgASgISABCCAoGdGFyZ2V0IioKF0ludmFsaWRhdGVDYWNoZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAQqnQEKCU9wZXJhdGlvbhIZChVPUEVSQVRJT05fVU5TUEVDSUZJRUQQABIXChNPUEVSQVRJT05fU1VNTUFSSVpFEAESFwoTT1BFUkFUSU9OX1NFTlRJTUVOVBACEhgKFE9QRVJBVElPTl9LRVlfUE9JTlRTEAMSFwoTT1BFUkFUSU9OX1FVRVNUSU9OUxAEEhAKDE9QRVJBVElPTl9RQRAFKooBCg5TZW50aW1lbnRMYWJlbBIfChtTRU5USU1FTlRfTEFCRUxfVU5TUEVDSUZJRUQQABIcChhTRU5USU1FTlRfTEFCRUxfUE9TSVRJVkUQARIcChhTRU5USU1FTlRfTEFCRUxfTkVHQVRJVkUQAhIbChdTRU5USU1FTlRfTEFCRUxfTkVVVFJBTBADMqoFCgtUZXh0U2VydmljZRJYCgdQcm9jZXNzEhkuYWl0ZXh0LnYxLlByb2Nlc3NSZXF1ZXN0GhouYWl0ZXh0LnYxLlByb2Nlc3NSZXNwb25zZSIWgtPkkwIQIgsvdjEvcHJvY2VzczoBKhJvCgxQcm9jZXNzQmF0Y2gSHi5haXRleHQudjEuUHJvY2Vzc0JhdGNoUmVxdWVzdBofLmFpdGV4dC52MS5Qcm9jZXNzQmF0Y2hSZXNwb25zZSIcgtPkkwIWIhEvdjEvcHJvY2VzczpiYXRjaDoBKjABEnkKDVByb2Nlc3NTdHJlYW0SHy5haXRleHQudjEuUHJvY2Vzc1N0cmVhbVJlcXVlc3QaIC5haXRleHQudjEuUHJvY2Vzc1N0cmVhbVJlc3BvbnNlIiOC0+STAh0iEi92MS9wcm9jZXNzOnN0cmVhbToHcmVxdWVzdDABEm0KDkxpc3RPcGVyYXRpb25zEiAuYWl0ZXh0LnYxLkxpc3RPcGVyYXRpb25zUmVxdWVzdBohLmFpdGV4dC52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlIhaC0+STAhASDi92MS9vcGVyYXRpb25zEmsKDUdldENhY2hlU3RhdHMSHy5haXRleHQudjEuR2V0Q2FjaGVTdGF0c1JlcXVlc3QaIC5haXRleHQudjEuR2V0Q2FjaGVTdGF0c1Jlc3BvbnNlIheC0+STAhESDy92MS9jYWNoZS9zdGF0cxJ5Cg9JbnZhbGlkYXRlQ2FjaGUSIS5haXRleHQudjEuSW52YWxpZGF0ZUNhY2hlUmVxdWVzdBoiLmFpdGV4dC52MS5JbnZhbGlkYXRlQ2FjaGVSZXNwb25zZSIfgtPkkwIZIhQvdjEvY2FjaGU6aW52YWxpZGF0ZToBKkI3WjVnaXRodWIuY29tL2FpdGV4dC9haXRleHQvY2xpZW50cy9nby9haXRleHR2MTthaXRleHR2MWIGcHJvdG8z", [file_google_api_annotations, file_google_rpc_status]);
 
 /**
  * Options of OPERATION_SUMMARIZE. An unset field takes its default.
@@ -347,6 +347,15 @@ export type ProcessResponse = Message<"aitext.v1.ProcessResponse"> & {
    * @generated from field: string prompt_version = 10;
    */
   promptVersion: string;
+
+  /**
+   * How a text over the model's input budget was processed; unset when the
+   * whole text went to the model in one call (or the answer came from the
+   * cache whole).
+   *
+   * @generated from field: aitext.v1.ChunkInfo chunks = 11;
+   */
+  chunks?: ChunkInfo | undefined;
 };
 
 /**
@@ -355,6 +364,139 @@ export type ProcessResponse = Message<"aitext.v1.ProcessResponse"> & {
  */
 export const ProcessResponseSchema: GenMessage<ProcessResponse> = /*@__PURE__*/
   messageDesc(file_aitext_v1_aitext, 9);
+
+/**
+ * The map-reduce of a long text: the text is cut into chunks, each chunk is
+ * processed on its own (the map), and their results are combined (the reduce).
+ *
+ * @generated from message aitext.v1.ChunkInfo
+ */
+export type ChunkInfo = Message<"aitext.v1.ChunkInfo"> & {
+  /**
+   * Chunks the text was cut into.
+   *
+   * @generated from field: uint32 total = 1;
+   */
+  total: number;
+
+  /**
+   * Chunks whose map result came from the cache.
+   *
+   * @generated from field: uint32 cached = 2;
+   */
+  cached: number;
+
+  /**
+   * Model calls this request made: map calls plus reduce calls.
+   *
+   * @generated from field: uint32 model_calls = 3;
+   */
+  modelCalls: number;
+
+  /**
+   * Reduce calls among model_calls.
+   *
+   * @generated from field: uint32 reduce_calls = 4;
+   */
+  reduceCalls: number;
+};
+
+/**
+ * Describes the message aitext.v1.ChunkInfo.
+ * Use `create(ChunkInfoSchema)` to create a new message.
+ */
+export const ChunkInfoSchema: GenMessage<ChunkInfo> = /*@__PURE__*/
+  messageDesc(file_aitext_v1_aitext, 10);
+
+/**
+ * ProcessStream's request: the Process request, wrapped so that the RPC has a
+ * request type of its own. Over REST the body is the ProcessRequest itself, as
+ * for POST /v1/process.
+ *
+ * @generated from message aitext.v1.ProcessStreamRequest
+ */
+export type ProcessStreamRequest = Message<"aitext.v1.ProcessStreamRequest"> & {
+  /**
+   * @generated from field: aitext.v1.ProcessRequest request = 1;
+   */
+  request?: ProcessRequest | undefined;
+};
+
+/**
+ * Describes the message aitext.v1.ProcessStreamRequest.
+ * Use `create(ProcessStreamRequestSchema)` to create a new message.
+ */
+export const ProcessStreamRequestSchema: GenMessage<ProcessStreamRequest> = /*@__PURE__*/
+  messageDesc(file_aitext_v1_aitext, 11);
+
+/**
+ * Progress of a ProcessStream call.
+ *
+ * @generated from message aitext.v1.ProcessProgress
+ */
+export type ProcessProgress = Message<"aitext.v1.ProcessProgress"> & {
+  /**
+   * Chunks finished so far, including those answered from the cache.
+   *
+   * @generated from field: uint32 chunks_done = 1;
+   */
+  chunksDone: number;
+
+  /**
+   * @generated from field: uint32 chunks_total = 2;
+   */
+  chunksTotal: number;
+
+  /**
+   * @generated from field: uint32 chunks_cached = 3;
+   */
+  chunksCached: number;
+
+  /**
+   * What is running now: "map" or "reduce".
+   *
+   * @generated from field: string stage = 4;
+   */
+  stage: string;
+};
+
+/**
+ * Describes the message aitext.v1.ProcessProgress.
+ * Use `create(ProcessProgressSchema)` to create a new message.
+ */
+export const ProcessProgressSchema: GenMessage<ProcessProgress> = /*@__PURE__*/
+  messageDesc(file_aitext_v1_aitext, 12);
+
+/**
+ * @generated from message aitext.v1.ProcessStreamResponse
+ */
+export type ProcessStreamResponse = Message<"aitext.v1.ProcessStreamResponse"> & {
+  /**
+   * @generated from oneof aitext.v1.ProcessStreamResponse.event
+   */
+  event: {
+    /**
+     * @generated from field: aitext.v1.ProcessProgress progress = 1;
+     */
+    value: ProcessProgress;
+    case: "progress";
+  } | {
+    /**
+     * The final message of the stream.
+     *
+     * @generated from field: aitext.v1.ProcessResponse response = 2;
+     */
+    value: ProcessResponse;
+    case: "response";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message aitext.v1.ProcessStreamResponse.
+ * Use `create(ProcessStreamResponseSchema)` to create a new message.
+ */
+export const ProcessStreamResponseSchema: GenMessage<ProcessStreamResponse> = /*@__PURE__*/
+  messageDesc(file_aitext_v1_aitext, 13);
 
 /**
  * @generated from message aitext.v1.ProcessBatchRequest
@@ -380,7 +522,7 @@ export type ProcessBatchRequest = Message<"aitext.v1.ProcessBatchRequest"> & {
  * Use `create(ProcessBatchRequestSchema)` to create a new message.
  */
 export const ProcessBatchRequestSchema: GenMessage<ProcessBatchRequest> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 10);
+  messageDesc(file_aitext_v1_aitext, 14);
 
 /**
  * @generated from message aitext.v1.ProcessBatchResponse
@@ -418,7 +560,7 @@ export type ProcessBatchResponse = Message<"aitext.v1.ProcessBatchResponse"> & {
  * Use `create(ProcessBatchResponseSchema)` to create a new message.
  */
 export const ProcessBatchResponseSchema: GenMessage<ProcessBatchResponse> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 11);
+  messageDesc(file_aitext_v1_aitext, 15);
 
 /**
  * @generated from message aitext.v1.ListOperationsRequest
@@ -431,7 +573,7 @@ export type ListOperationsRequest = Message<"aitext.v1.ListOperationsRequest"> &
  * Use `create(ListOperationsRequestSchema)` to create a new message.
  */
 export const ListOperationsRequestSchema: GenMessage<ListOperationsRequest> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 12);
+  messageDesc(file_aitext_v1_aitext, 16);
 
 /**
  * @generated from message aitext.v1.OptionInfo
@@ -470,7 +612,7 @@ export type OptionInfo = Message<"aitext.v1.OptionInfo"> & {
  * Use `create(OptionInfoSchema)` to create a new message.
  */
 export const OptionInfoSchema: GenMessage<OptionInfo> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 13);
+  messageDesc(file_aitext_v1_aitext, 17);
 
 /**
  * @generated from message aitext.v1.OperationInfo
@@ -516,7 +658,7 @@ export type OperationInfo = Message<"aitext.v1.OperationInfo"> & {
  * Use `create(OperationInfoSchema)` to create a new message.
  */
 export const OperationInfoSchema: GenMessage<OperationInfo> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 14);
+  messageDesc(file_aitext_v1_aitext, 18);
 
 /**
  * @generated from message aitext.v1.ListOperationsResponse
@@ -557,7 +699,7 @@ export type ListOperationsResponse = Message<"aitext.v1.ListOperationsResponse">
  * Use `create(ListOperationsResponseSchema)` to create a new message.
  */
 export const ListOperationsResponseSchema: GenMessage<ListOperationsResponse> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 15);
+  messageDesc(file_aitext_v1_aitext, 19);
 
 /**
  * @generated from message aitext.v1.GetCacheStatsRequest
@@ -570,7 +712,7 @@ export type GetCacheStatsRequest = Message<"aitext.v1.GetCacheStatsRequest"> & {
  * Use `create(GetCacheStatsRequestSchema)` to create a new message.
  */
 export const GetCacheStatsRequestSchema: GenMessage<GetCacheStatsRequest> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 16);
+  messageDesc(file_aitext_v1_aitext, 20);
 
 /**
  * Hits and misses of one tier, optionally for one operation.
@@ -608,7 +750,7 @@ export type TierCounts = Message<"aitext.v1.TierCounts"> & {
  * Use `create(TierCountsSchema)` to create a new message.
  */
 export const TierCountsSchema: GenMessage<TierCounts> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 17);
+  messageDesc(file_aitext_v1_aitext, 21);
 
 /**
  * Key-generation latency for one text-size tier and key backend.
@@ -656,7 +798,7 @@ export type KeyLatency = Message<"aitext.v1.KeyLatency"> & {
  * Use `create(KeyLatencySchema)` to create a new message.
  */
 export const KeyLatencySchema: GenMessage<KeyLatency> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 18);
+  messageDesc(file_aitext_v1_aitext, 22);
 
 /**
  * @generated from message aitext.v1.GetCacheStatsResponse
@@ -741,6 +883,25 @@ export type GetCacheStatsResponse = Message<"aitext.v1.GetCacheStatsResponse"> &
    * @generated from field: string model = 14;
    */
   model: string;
+
+  /**
+   * Chunk-level cache of long texts: lookups of map results by outcome.
+   *
+   * @generated from field: uint64 chunk_hits = 15;
+   */
+  chunkHits: bigint;
+
+  /**
+   * @generated from field: uint64 chunk_misses = 16;
+   */
+  chunkMisses: bigint;
+
+  /**
+   * Model calls not made because a chunk's map result was cached.
+   *
+   * @generated from field: uint64 model_calls_saved = 17;
+   */
+  modelCallsSaved: bigint;
 };
 
 /**
@@ -748,7 +909,7 @@ export type GetCacheStatsResponse = Message<"aitext.v1.GetCacheStatsResponse"> &
  * Use `create(GetCacheStatsResponseSchema)` to create a new message.
  */
 export const GetCacheStatsResponseSchema: GenMessage<GetCacheStatsResponse> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 19);
+  messageDesc(file_aitext_v1_aitext, 23);
 
 /**
  * @generated from message aitext.v1.InvalidateCacheRequest
@@ -789,7 +950,7 @@ export type InvalidateCacheRequest = Message<"aitext.v1.InvalidateCacheRequest">
  * Use `create(InvalidateCacheRequestSchema)` to create a new message.
  */
 export const InvalidateCacheRequestSchema: GenMessage<InvalidateCacheRequest> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 20);
+  messageDesc(file_aitext_v1_aitext, 24);
 
 /**
  * @generated from message aitext.v1.InvalidateCacheResponse
@@ -808,7 +969,7 @@ export type InvalidateCacheResponse = Message<"aitext.v1.InvalidateCacheResponse
  * Use `create(InvalidateCacheResponseSchema)` to create a new message.
  */
 export const InvalidateCacheResponseSchema: GenMessage<InvalidateCacheResponse> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 21);
+  messageDesc(file_aitext_v1_aitext, 25);
 
 /**
  * @generated from enum aitext.v1.Operation
@@ -909,6 +1070,19 @@ export const TextService: GenService<{
     methodKind: "server_streaming";
     input: typeof ProcessBatchRequestSchema;
     output: typeof ProcessBatchResponseSchema;
+  },
+  /**
+   * ProcessStream runs one operation like Process and reports progress while
+   * it works: a text over the model's input budget is processed in chunks,
+   * and an event follows each finished chunk. The last message carries the
+   * response; a failure ends the stream with the status Process would give.
+   *
+   * @generated from rpc aitext.v1.TextService.ProcessStream
+   */
+  processStream: {
+    methodKind: "server_streaming";
+    input: typeof ProcessStreamRequestSchema;
+    output: typeof ProcessStreamResponseSchema;
   },
   /**
    * ListOperations describes the operations, their options and limits.
