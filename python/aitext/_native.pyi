@@ -1,6 +1,6 @@
 """aitext._native: the Rust fast path of the cache-key spec (docs/cache-keys.md).
 
-Same functions, signatures, keys and errors as the reference, aitext.cache.keys.
+Same functions, signatures, keys and exception types as the reference, aitext.cache.keys.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,7 +40,8 @@ def make_key(
 
     options are the effective options (defaults applied); question None is the same as "";
     namespace None is the default. TypeError for a field of the wrong type (an option value
-    that is not int, bool or str); ValueError for a string with a lone surrogate.
+    that is not int, bool or str); UnicodeEncodeError (a ValueError) for a string with a lone
+    surrogate. Either notes the argument it was processing.
     """
 
 def make_keys(requests: Iterable[Sequence[object]]) -> list[str]:

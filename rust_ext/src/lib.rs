@@ -1,15 +1,19 @@
 //! `aitext._native`: the PyO3 layer over the pure-Rust key spec in `spec`.
 //!
-//! Arguments are checked and converted here with the GIL held, in the same order and with
-//! the same error messages as the Python reference (`aitext.cache.keys`); hashing runs in
-//! `spec`, with the GIL released once the text is large enough to be worth it.
+//! PyO3 converts the arguments: a field of the wrong type is a TypeError, a str with a lone
+//! surrogate a UnicodeEncodeError, each noting the argument, as in the Python reference
+//! (`aitext.cache.keys`). Strings are read in place: `&str` and `PyBackedStr` borrow the str's
+//! own UTF-8 buffer (a compact ASCII str's characters; any other str's UTF-8 form, built once
+//! and cached on the object). `spec` hashes, with the GIL released once the text is large
+//! enough to be worth it.
 pub mod spec;
 
-use arrayvec::ArrayVec;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyMapping, PyString, PyTuple};
 use rayon::prelude::*;
+use std::ops::Deref;
 
 use spec::{Fields, OptionValue};
 
@@ -24,259 +28,127 @@ const DETACH_MIN_BYTES: usize = 8 * 1024;
 /// it is 0.8-1.3x, from 512 KiB 1.2-1.4x.
 const PARALLEL_BATCH_MIN_BYTES: usize = spec::MULTITHREAD_MIN_BYTES;
 
-const REQUEST_SHAPE: &str =
-    "each request must be a tuple (text, operation, options, question, model, prompt_version[, namespace])";
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|name| name.to_string())
-        .unwrap_or_else(|_| "object".to_owned())
+/// An option value as the spec allows it: int (bool included, told apart when framed) or
+/// str, subclasses too (isinstance, as the reference checks; extracting `bool` or `i64` would
+/// also take numpy scalars). Int comes first: every variant tried that does not match costs
+/// about 0.8 µs, as the derive builds and chains a TypeError for it (a 100 B key takes 0.5),
+/// and the service's options are all ints.
+#[derive(FromPyObject)]
+enum OptionArg<'py> {
+    Int(Bound<'py, PyInt>),
+    Str(Bound<'py, PyString>),
 }
 
-/// The str's own UTF-8 buffer, borrowed: CPython keeps a compact ASCII str's characters as
-/// UTF-8 already and returns them as is; any other str gets its UTF-8 form built once and
-/// cached on the object (PyUnicode_AsUTF8AndSize), so it is not copied again on later calls.
-fn utf8<'a>(obj: &'a Bound<'_, PyAny>, field: &str) -> PyResult<&'a str> {
-    let string = obj.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!("{field} must be str, not {}", type_name(obj)))
-    })?;
-    string.to_str().map_err(|err| {
-        // A lone surrogate: CPython raised UnicodeEncodeError; say it as the reference does.
-        let py = obj.py();
-        match err
-            .value(py)
-            .getattr("start")
-            .and_then(|start| start.extract::<usize>())
-        {
-            Ok(start) => PyValueError::new_err(format!(
-                "{field} cannot be encoded as UTF-8: lone surrogate at index {start}"
-            )),
-            Err(_) => err,
-        }
-    })
-}
+/// The options framed in name order (`spec::push_option`), built while PyO3 converts the
+/// argument: names are checked in the mapping's order, values in name order, as the reference
+/// does.
+struct Options(Vec<u8>);
 
-/// Options are usually few: up to this many are gathered on the stack.
-const FEW_OPTIONS: usize = 8;
+impl FromPyObject<'_, '_> for Options {
+    type Error = PyErr;
 
-/// frame(name) ‖ frame(value) over the options sorted by name, as the reference checks them:
-/// names in the mapping's order, then values in name order.
-fn encode_options(options: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
-    if let Ok(dict) = options.cast_exact::<PyDict>() {
-        return match dict.len() {
-            0 => Ok(()),
-            n if n <= FEW_OPTIONS => {
-                encode_pairs(&dict.iter().collect::<ArrayVec<_, FEW_OPTIONS>>(), out)
-            }
-            _ => encode_pairs(&dict.iter().collect::<Vec<_>>(), out),
-        };
-    }
-    let Ok(mapping) = options.cast::<PyMapping>() else {
-        return Err(PyTypeError::new_err(format!(
-            "options must be a mapping, not {}",
-            type_name(options)
-        )));
-    };
-    let mut pairs = Vec::new();
-    for item in mapping.items()?.iter() {
-        let pair = item.cast_into::<PyTuple>()?;
-        pairs.push((pair.get_item(0)?, pair.get_item(1)?));
-    }
-    encode_pairs(&pairs, out)
-}
-
-type Pair<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
-
-fn encode_pairs(pairs: &[Pair<'_>], out: &mut Vec<u8>) -> PyResult<()> {
-    out.reserve(pairs.len() * 48);
-    if pairs.len() <= FEW_OPTIONS {
-        let mut named = ArrayVec::<_, FEW_OPTIONS>::new();
-        for (name, value) in pairs {
-            named.push((utf8(name, "option name")?, value));
-        }
-        encode_named(&mut named, out)
-    } else {
-        let mut named = Vec::with_capacity(pairs.len());
-        for (name, value) in pairs {
-            named.push((utf8(name, "option name")?, value));
-        }
-        encode_named(&mut named, out)
-    }
-}
-
-fn encode_named(named: &mut [(&str, &Bound<'_, PyAny>)], out: &mut Vec<u8>) -> PyResult<()> {
-    named.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    for &(name, value) in named.iter() {
-        if let Ok(flag) = value.cast::<PyBool>() {
-            spec::push_option(out, name.as_bytes(), OptionValue::Bool(flag.is_true()));
-        } else if value.is_instance_of::<PyInt>() {
-            match value.extract::<i64>() {
-                Ok(number) => spec::push_option(out, name.as_bytes(), OptionValue::Int(number)),
-                Err(_) => {
-                    // Too big for an i64: int.__repr__, as the reference does.
-                    let py = value.py();
-                    let decimal = py
-                        .get_type::<PyInt>()
-                        .getattr("__repr__")?
-                        .call1((value,))?;
-                    let decimal = decimal.cast_into::<PyString>()?;
-                    spec::push_option(
-                        out,
-                        name.as_bytes(),
-                        OptionValue::Text(decimal.to_str()?.as_bytes()),
-                    );
-                }
-            }
-        } else if value.is_instance_of::<PyString>() {
-            let text = utf8(value, "option value")?;
-            spec::push_option(out, name.as_bytes(), OptionValue::Text(text.as_bytes()));
-        } else {
-            return Err(PyTypeError::new_err(format!(
-                "option '{name}' must be int, bool or str, not {}",
-                type_name(value)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// One request's fields, owned (kept alive while the GIL is released).
-struct Request<'py> {
-    text: Bound<'py, PyAny>,
-    operation: Bound<'py, PyAny>,
-    question: Bound<'py, PyAny>,
-    model: Bound<'py, PyAny>,
-    prompt_version: Bound<'py, PyAny>,
-    namespace: Option<Bound<'py, PyAny>>,
-    options: Vec<u8>,
-}
-
-/// One request's fields, borrowed as UTF-8.
-struct Encoded<'a> {
-    operation: &'a str,
-    text: &'a str,
-    question: &'a str,
-    model: &'a str,
-    prompt_version: &'a str,
-    namespace: &'a str,
-}
-
-/// Checks and converts every field in the reference's order, encoding the options.
-fn check<'a>(
-    text: &'a Bound<'_, PyAny>,
-    operation: &'a Bound<'_, PyAny>,
-    options: &Bound<'_, PyAny>,
-    question: &'a Bound<'_, PyAny>,
-    model: &'a Bound<'_, PyAny>,
-    prompt_version: &'a Bound<'_, PyAny>,
-    namespace: Option<&'a Bound<'_, PyAny>>,
-) -> PyResult<(Encoded<'a>, Vec<u8>)> {
-    let text = utf8(text, "text")?;
-    let operation = utf8(operation, "operation")?;
-    let mut encoded_options = Vec::new();
-    encode_options(options, &mut encoded_options)?;
-    let question = if question.is_none() {
-        ""
-    } else {
-        utf8(question, "question")?
-    };
-    let model = utf8(model, "model")?;
-    let prompt_version = utf8(prompt_version, "prompt_version")?;
-    let namespace = match namespace.filter(|ns| !ns.is_none()) {
-        Some(ns) => utf8(ns, "namespace")?,
-        None => spec::DEFAULT_NAMESPACE,
-    };
-    let encoded = Encoded {
-        operation,
-        text,
-        question,
-        model,
-        prompt_version,
-        namespace,
-    };
-    Ok((encoded, encoded_options))
-}
-
-impl<'py> Request<'py> {
-    fn new(mut items: Vec<Bound<'py, PyAny>>) -> PyResult<Self> {
-        if items.len() != 6 && items.len() != 7 {
-            return Err(PyTypeError::new_err(REQUEST_SHAPE));
-        }
-        let namespace = if items.len() == 7 { items.pop() } else { None };
-        let [text, operation, options, question, model, prompt_version]: [Bound<'py, PyAny>; 6] =
-            items.try_into().expect("six items");
-        let (_, encoded_options) = check(
-            &text,
-            &operation,
-            &options,
-            &question,
-            &model,
-            &prompt_version,
-            namespace.as_ref(),
-        )?;
-        Ok(Request {
-            text,
-            operation,
-            question,
-            model,
-            prompt_version,
-            namespace,
-            options: encoded_options,
-        })
-    }
-
-    /// The fields as UTF-8 again (cheap: the str keeps its UTF-8 form); `new` checked them.
-    fn encoded(&self) -> PyResult<Encoded<'_>> {
-        Ok(Encoded {
-            operation: utf8(&self.operation, "operation")?,
-            text: utf8(&self.text, "text")?,
-            question: if self.question.is_none() {
-                ""
+    fn extract(options: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let mut named: Vec<(PyBackedStr, Bound<'_, PyAny>)> =
+            if let Ok(dict) = options.cast_exact::<PyDict>() {
+                let pairs = dict
+                    .iter()
+                    .map(|(name, value)| Ok((name.extract()?, value)));
+                pairs.collect::<PyResult<_>>()?
+            } else if let Ok(mapping) = options.cast::<PyMapping>() {
+                let pairs = mapping.items()?.iter().map(|pair| pair.extract());
+                pairs.collect::<PyResult<_>>()?
             } else {
-                utf8(&self.question, "question")?
-            },
-            model: utf8(&self.model, "model")?,
-            prompt_version: utf8(&self.prompt_version, "prompt_version")?,
-            namespace: match &self.namespace {
-                Some(ns) if !ns.is_none() => utf8(ns, "namespace")?,
-                _ => spec::DEFAULT_NAMESPACE,
-            },
-        })
+                let kind = options.get_type().name()?;
+                let message = format!("options must be a mapping, not {kind}");
+                return Err(PyTypeError::new_err(message));
+            };
+        named.sort_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
+        let mut out = Vec::with_capacity(named.len() * 48);
+        for (name, value) in &named {
+            let Ok(value) = value.extract::<OptionArg>() else {
+                let kind = value.get_type().name()?;
+                let message = format!("option '{name}' must be int, bool or str, not {kind}");
+                return Err(PyTypeError::new_err(message));
+            };
+            let decimal: PyBackedStr; // a big int's text, kept alive while it is framed
+            let value = match &value {
+                OptionArg::Int(flag) if flag.is_instance_of::<PyBool>() => {
+                    OptionValue::Bool(flag.is_truthy()?)
+                }
+                OptionArg::Int(int) => match int.extract::<i64>() {
+                    Ok(number) => OptionValue::Int(number),
+                    Err(_) => {
+                        // Too big for an i64: int.__repr__, as the reference does.
+                        let int_type = int.py().get_type::<PyInt>();
+                        decimal = int_type.call_method1("__repr__", (int,))?.extract()?;
+                        OptionValue::Text(decimal.as_bytes())
+                    }
+                },
+                OptionArg::Str(text) => OptionValue::Text(text.to_str()?.as_bytes()),
+            };
+            spec::push_option(&mut out, name.as_bytes(), value);
+        }
+        Ok(Options(out))
     }
 }
 
-impl Encoded<'_> {
-    fn fields<'a>(&'a self, options: &'a [u8]) -> Fields<'a> {
+/// `spec::digest`, with the GIL released for a large text.
+fn digest(py: Python<'_>, fields: &Fields<'_>) -> [u8; 32] {
+    if fields.text.len() >= DETACH_MIN_BYTES {
+        py.detach(|| spec::digest(fields))
+    } else {
+        spec::digest(fields)
+    }
+}
+
+/// make_key's arguments. make_key borrows the strs (`&str`); make_keys holds them as
+/// `PyBackedStr`, which keeps its str alive and can be read with the GIL released.
+struct Request<S> {
+    text: S,
+    operation: S,
+    options: Options,
+    question: Option<S>,
+    model: S,
+    prompt_version: S,
+    namespace: Option<S>,
+}
+
+impl<S: Deref<Target = str>> Request<S> {
+    fn fields(&self) -> Fields<'_> {
         Fields {
             operation: self.operation.as_bytes(),
             text: self.text.as_bytes(),
-            options,
-            question: self.question.as_bytes(),
+            options: &self.options.0,
+            question: self.question.as_deref().unwrap_or_default().as_bytes(),
             model: self.model.as_bytes(),
             prompt_version: self.prompt_version.as_bytes(),
         }
+    }
+
+    fn key(&self, digest: &[u8; 32]) -> String {
+        let namespace = self.namespace.as_deref().unwrap_or(spec::DEFAULT_NAMESPACE);
+        spec::format_key(namespace, &self.operation, digest)
     }
 }
 
 /// The cache key of one request; see `aitext.cache.keys.make_key` (the reference).
 #[pyfunction]
-#[allow(clippy::too_many_arguments)] // the Python signature
+#[allow(clippy::too_many_arguments)] // make_key's Python signature, plus the GIL token
 #[pyo3(
     signature = (text, operation, options, question, model, prompt_version, namespace=None),
     text_signature = "(text, operation, options, question, model, prompt_version, namespace='ai_cache')"
 )]
-fn make_key<'py>(
-    py: Python<'py>,
-    text: &Bound<'py, PyAny>,
-    operation: &Bound<'py, PyAny>,
-    options: &Bound<'py, PyAny>,
-    question: &Bound<'py, PyAny>,
-    model: &Bound<'py, PyAny>,
-    prompt_version: &Bound<'py, PyAny>,
-    namespace: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyString>> {
-    let (encoded, options) = check(
+fn make_key(
+    py: Python<'_>,
+    text: &str,
+    operation: &str,
+    options: Options,
+    question: Option<&str>,
+    model: &str,
+    prompt_version: &str,
+    namespace: Option<&str>,
+) -> String {
+    let request = Request {
         text,
         operation,
         options,
@@ -284,48 +156,48 @@ fn make_key<'py>(
         model,
         prompt_version,
         namespace,
-    )?;
-    let fields = encoded.fields(&options);
-    let digest = if encoded.text.len() >= DETACH_MIN_BYTES {
-        py.detach(|| spec::digest(&fields))
-    } else {
-        spec::digest(&fields)
     };
-    Ok(PyString::new(
-        py,
-        &spec::format_key(encoded.namespace, encoded.operation, &digest),
-    ))
+    request.key(&digest(py, &request.fields()))
 }
 
-fn unpack_request<'py>(request: &Bound<'py, PyAny>) -> PyResult<Request<'py>> {
-    let items: Vec<Bound<'py, PyAny>> = if let Ok(tuple) = request.cast::<PyTuple>() {
-        tuple.iter().collect()
-    } else if let Ok(list) = request.cast::<PyList>() {
-        list.iter().collect()
-    } else {
-        return Err(PyTypeError::new_err(REQUEST_SHAPE));
-    };
-    Request::new(items)
+/// A request of make_keys: a tuple or list of make_key's arguments, namespace optional.
+impl FromPyObject<'_, '_> for Request<PyBackedStr> {
+    type Error = PyErr;
+
+    fn extract(request: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let is_sequence = request.is_instance_of::<PyTuple>() || request.is_instance_of::<PyList>();
+        let items: Vec<Bound<'_, PyAny>> = if is_sequence {
+            request.extract()?
+        } else {
+            Vec::new()
+        };
+        if !matches!(items.len(), 6 | 7) {
+            return Err(PyTypeError::new_err(
+                "each request must be a tuple (text, operation, options, question, model, prompt_version[, namespace])",
+            ));
+        }
+        Ok(Request {
+            text: items[0].extract()?,
+            operation: items[1].extract()?,
+            options: items[2].extract()?,
+            question: items[3].extract()?,
+            model: items[4].extract()?,
+            prompt_version: items[5].extract()?,
+            namespace: items.get(6).map(|ns| ns.extract()).transpose()?.flatten(),
+        })
+    }
 }
 
 /// The keys of many requests, in order; see `aitext.cache.keys.make_keys` (the reference).
 /// Large batches are hashed on all cores with the GIL released.
 #[pyfunction]
-fn make_keys<'py>(py: Python<'py>, requests: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-    let mut checked = Vec::new();
-    for request in requests.try_iter()? {
-        checked.push(unpack_request(&request?)?);
-    }
-    let encoded = checked
-        .iter()
-        .map(Request::encoded)
+fn make_keys(py: Python<'_>, requests: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let requests = requests
+        .try_iter()?
+        .map(|request| request?.extract::<Request<PyBackedStr>>())
         .collect::<PyResult<Vec<_>>>()?;
-    let fields: Vec<Fields<'_>> = encoded
-        .iter()
-        .zip(&checked)
-        .map(|(enc, request)| enc.fields(&request.options))
-        .collect();
-    let text_bytes: usize = encoded.iter().map(|enc| enc.text.len()).sum();
+    let fields: Vec<Fields<'_>> = requests.iter().map(Request::fields).collect();
+    let text_bytes: usize = fields.iter().map(|fields| fields.text.len()).sum();
     let digests: Vec<[u8; 32]> = if fields.len() > 1 && text_bytes >= PARALLEL_BATCH_MIN_BYTES {
         py.detach(|| fields.par_iter().map(spec::digest).collect())
     } else if text_bytes >= DETACH_MIN_BYTES {
@@ -333,24 +205,21 @@ fn make_keys<'py>(py: Python<'py>, requests: &Bound<'py, PyAny>) -> PyResult<Bou
     } else {
         fields.iter().map(spec::digest).collect()
     };
-    PyList::new(
-        py,
-        encoded
-            .iter()
-            .zip(&digests)
-            .map(|(enc, digest)| spec::format_key(enc.namespace, enc.operation, digest)),
-    )
+    Ok(requests
+        .iter()
+        .zip(&digests)
+        .map(|(r, d)| r.key(d))
+        .collect())
 }
 
 /// BLAKE3-256 of `data` with the same threading and GIL rules as make_key: the benchmark's
 /// measure of what hashing the text alone costs.
 #[pyfunction]
-fn _raw_blake3<'py>(py: Python<'py>, data: &Bound<'py, PyBytes>) -> Bound<'py, PyBytes> {
-    let bytes = data.as_bytes();
-    let digest = if bytes.len() >= DETACH_MIN_BYTES {
-        py.detach(|| spec::raw_digest(bytes))
+fn _raw_blake3<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+    let digest = if data.len() >= DETACH_MIN_BYTES {
+        py.detach(|| spec::raw_digest(data))
     } else {
-        spec::raw_digest(bytes)
+        spec::raw_digest(data)
     };
     PyBytes::new(py, &digest)
 }

@@ -16,7 +16,8 @@ framed as empty.
 
 `make_key` / `make_keys` here are the reference: plain Python over the `blake3`
 package. `aitext._native` (Rust) implements the same functions with the same signature
-and must return identical keys for every input (tests/vectors/cache_keys.json and the
+and must return identical keys for every input and raise the same exception types for bad
+input, in words of its own (tests/vectors/cache_keys.json, tests/test_keys.py and the
 property tests hold both to that). The service calls whichever `key_function()` /
 `batch_key_function()` return; `backend()` says which one that is.
 """
@@ -70,8 +71,9 @@ def _utf8(value: object, field: str) -> bytes:
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        # The same message as aitext._native's, which cannot encode lone surrogates either.
-        raise ValueError(f"{field} cannot be encoded as UTF-8: lone surrogate at index {exc.start}") from None
+        # A lone surrogate. aitext._native raises this type too, and PyO3 notes the argument the same way.
+        exc.add_note(f"while processing '{field}'")
+        raise
 
 
 def _option_value(name: bytes, value: object) -> bytes:
@@ -93,7 +95,7 @@ def _encode_options(options: object) -> bytes:
     if not isinstance(options, Mapping):
         raise TypeError(f"options must be a mapping, not {type(options).__name__}")
     # Names are checked and encoded in the mapping's order, values in name order:
-    # aitext._native does the same, so the first bad field raises the same error.
+    # aitext._native does the same, so the first bad field raises the same error type.
     items = [(_utf8(name, "option name"), value) for name, value in options.items()]
     # UTF-8 byte order is code point order, so this is sorting by name.
     items.sort(key=lambda item: item[0])
@@ -117,8 +119,8 @@ def make_key(
 
     ``options`` are the effective options (defaults applied); ``question`` None is the same
     as ""; ``namespace`` None is the default namespace. Raises TypeError for a field of the
-    wrong type (an option value that is not int, bool or str) and ValueError for a string
-    that cannot be encoded as UTF-8 (a lone surrogate).
+    wrong type (an option value that is not int, bool or str) and UnicodeEncodeError (a
+    ValueError) for a string that cannot be encoded as UTF-8 (a lone surrogate).
     """
     text_bytes = _utf8(text, "text")
     operation_bytes = _utf8(operation, "operation")
