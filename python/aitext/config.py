@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from aitext.operations import OPERATIONS
+
 MiB = 1024 * 1024
+
+
+def ttl_setting(operation: str) -> str:
+    """The setting (AITEXT_<NAME>) holding an operation's cache TTL."""
+    return f"cache_ttl_{operation}_seconds"
 
 
 class ConfigError(ValueError):
@@ -107,11 +114,14 @@ class Settings(BaseSettings):
     cache_tier_large_chars: int = Field(
         50000, ge=1, description="Texts shorter than this (and not medium) are large; longer ones xlarge."
     )
-    cache_ttl_summarize_seconds: int = Field(7200, ge=1, description="TTL of cached summarize answers.")
-    cache_ttl_sentiment_seconds: int = Field(86400, ge=1, description="TTL of cached sentiment answers.")
-    cache_ttl_key_points_seconds: int = Field(7200, ge=1, description="TTL of cached key_points answers.")
-    cache_ttl_questions_seconds: int = Field(3600, ge=1, description="TTL of cached questions answers.")
-    cache_ttl_qa_seconds: int = Field(1800, ge=1, description="TTL of cached qa answers.")
+    # One cache_ttl_<operation>_seconds setting per row of the operations table, defaulting to the row's TTL.
+    __annotations__.update({ttl_setting(op.name): int for op in OPERATIONS})
+    locals().update(
+        {
+            ttl_setting(op.name): Field(op.default_ttl_seconds, ge=1, description=f"TTL of cached {op.name} answers.")
+            for op in OPERATIONS
+        }
+    )
     cache_compress_min_bytes: int = Field(
         1024, ge=0, description="Stored answers larger than this are lz4-compressed when that makes them smaller."
     )
@@ -125,6 +135,11 @@ class Settings(BaseSettings):
     redis_backoff_max_seconds: float = Field(
         2.0, gt=0, description="Longest delay between reconnection attempts (exponential with jitter)."
     )
+
+    def ttl_seconds(self, operation: str) -> int:
+        """The configured cache TTL of an operation's answers."""
+        ttl: int = getattr(self, ttl_setting(operation))
+        return ttl
 
     @field_validator("cache_memory_tiers", mode="before")
     @classmethod

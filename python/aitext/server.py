@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from aitext.cache import build_cache
 from aitext.config import Settings
 from aitext.pipeline import Pipeline
-from aitext.processing import build_processor
+from aitext.processing.processor import build_processor
 from aitext.security.setup import build_access, server_credentials
 from aitext.service import TextService
 from aitext.v1 import aitext_pb2 as pb

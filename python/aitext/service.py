@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
 from aitext.errors import RequestError, invalid_argument, unavailable
 from aitext.operations import BY_ENUM, OPERATIONS
-from aitext.pipeline import Pipeline
-from aitext.processing import ProviderUnavailable
+from aitext.pipeline import Pipeline, Processor
+from aitext.processing.unavailable import ProviderUnavailable
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from aitext.validation import validate_batch, validate_process
@@ -64,7 +65,7 @@ def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int
 
 
 class TextService(pb_grpc.TextServiceServicer):
-    def __init__(self, settings: Settings, pipeline: Pipeline, processor, cache) -> None:
+    def __init__(self, settings: Settings, pipeline: Pipeline, processor: Processor, cache: ResponseCache) -> None:
         self._settings = settings
         self._pipeline = pipeline
         self._processor = processor

@@ -86,7 +86,7 @@ class ResponseCache:
             settings.cache_tier_small_chars, settings.cache_tier_medium_chars, settings.cache_tier_large_chars
         )
         self._memory_tiers = frozenset(settings.cache_memory_tiers)
-        self._ttls = {op.name: getattr(settings, f"cache_ttl_{op.name}_seconds") for op in OPERATIONS}
+        self._ttls = {op.name: settings.ttl_seconds(op.name) for op in OPERATIONS}
         self._compress_min = settings.cache_compress_min_bytes
         self._max_payload = settings.max_message_bytes
         self.memory = MemoryLRU(settings.cache_memory_max_bytes, settings.cache_memory_max_item_bytes)
