@@ -16,6 +16,7 @@ from aitext.errors import RequestError, invalid_argument, unavailable
 from aitext.operations import BY_ENUM, OPERATIONS
 from aitext.pipeline import Pipeline, Processor
 from aitext.processing.unavailable import ProviderUnavailable
+from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from aitext.validation import validate_batch, validate_process
@@ -143,7 +144,7 @@ class TextService(pb_grpc.TextServiceServicer):
             model=self._processor.model_name,
             provider_circuit=self._processor.circuit_state,
         )
-        self._cache.fill_stats(stats)
+        fill_cache_stats(stats, self._cache)
         return stats
 
     async def InvalidateCache(self, request, context) -> pb.InvalidateCacheResponse:
