@@ -37,7 +37,7 @@ def render(response: pb.ProcessResponse) -> str:
         return "\n".join(f"- {point}" for point in response.key_points.points)
     if kind == "questions":
         return "\n".join(f"{i}. {q}" for i, q in enumerate(response.questions.questions, 1))
-    return getattr(response, kind or "summary")
+    return str(getattr(response, kind or "summary"))
 
 
 def describe_error(error: grpc.RpcError) -> str:

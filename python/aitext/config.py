@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from aitext.operations import OPERATIONS
 
 MiB = 1024 * 1024
+TextTier = Literal["small", "medium", "large", "xlarge"]
 
 
 def ttl_setting(operation: str) -> str:
@@ -105,8 +106,8 @@ class Settings(BaseSettings):
     cache_memory_max_item_bytes: int = Field(
         MiB, ge=0, description="Largest single L1 entry; a bigger answer is kept in Redis only."
     )
-    cache_memory_tiers: Annotated[list[Literal["small", "medium", "large", "xlarge"]], NoDecode] = Field(
-        default_factory=lambda: ["small", "medium", "large", "xlarge"],
+    cache_memory_tiers: Annotated[list[TextTier], NoDecode] = Field(
+        default_factory=lambda: list(get_args(TextTier)),
         description="Text-size tiers whose answers L1 admits (comma-separated; empty: Redis only).",
     )
     cache_tier_small_chars: int = Field(500, ge=1, description="Texts shorter than this are in the small tier.")
@@ -177,7 +178,7 @@ def settings_table() -> str:
     """The README's configuration table, from the fields themselves."""
     rows = ["| Variable | Default | Description |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default_factory() if field.default_factory else field.default
+        default = field.get_default(call_default_factory=True)
         shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         rows.append(f"| `AITEXT_{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(rows)

@@ -35,7 +35,7 @@ class OptionSpec:
 
 @dataclass(frozen=True, slots=True)
 class OperationSpec:
-    enum: int
+    enum: pb.Operation
     # Lower-case name used in cache keys, metrics and config ("key_points").
     name: str
     description: str

@@ -72,7 +72,7 @@ class TextService(pb_grpc.TextServiceServicer):
         self._processor = processor
         self._cache = cache
 
-    async def Process(self, request, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
+    async def Process(self, request: pb.ProcessRequest, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
         started = time.perf_counter()
         try:
             valid = validate_process(request, self._settings)
@@ -85,7 +85,9 @@ class TextService(pb_grpc.TextServiceServicer):
         log_request(context, request.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
         return response
 
-    async def ProcessBatch(self, request, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProcessBatchResponse]:
+    async def ProcessBatch(
+        self, request: pb.ProcessBatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ProcessBatchResponse]:
         try:
             validate_batch(request, self._settings)
         except RequestError as exc:
@@ -110,7 +112,9 @@ class TextService(pb_grpc.TextServiceServicer):
             for task in tasks:
                 task.cancel()
 
-    async def ListOperations(self, request, context) -> pb.ListOperationsResponse:
+    async def ListOperations(
+        self, request: pb.ListOperationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListOperationsResponse:
         return pb.ListOperationsResponse(
             operations=[
                 pb.OperationInfo(
@@ -138,7 +142,9 @@ class TextService(pb_grpc.TextServiceServicer):
             max_question_chars=self._settings.max_question_chars,
         )
 
-    async def GetCacheStats(self, request, context) -> pb.GetCacheStatsResponse:
+    async def GetCacheStats(
+        self, request: pb.GetCacheStatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCacheStatsResponse:
         stats = pb.GetCacheStatsResponse(
             key_backend=self._pipeline.key_backend,
             model=self._processor.model_name,
@@ -147,7 +153,9 @@ class TextService(pb_grpc.TextServiceServicer):
         fill_cache_stats(stats, self._cache)
         return stats
 
-    async def InvalidateCache(self, request, context) -> pb.InvalidateCacheResponse:
+    async def InvalidateCache(
+        self, request: pb.InvalidateCacheRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvalidateCacheResponse:
         try:
             target = request.WhichOneof("target")
             if target == "operation":

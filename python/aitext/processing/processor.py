@@ -111,8 +111,9 @@ class AgentProcessor:
         def out_of_time(state: RetryCallState) -> bool:
             return deadline is not None and loop.time() + (state.upcoming_sleep or 0.0) >= deadline
 
+        last_attempt = stop_after_attempt(self._retries + 1)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._retries + 1) | out_of_time,
+            stop=lambda state: last_attempt(state) or out_of_time(state),
             # initial, 2x, 4x ... capped, plus up to `initial` of jitter so clients do not retry in step.
             wait=wait_exponential(
                 multiplier=self._settings.provider_backoff_initial_seconds,

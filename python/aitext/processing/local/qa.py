@@ -46,9 +46,9 @@ def answer(document: str, question: str) -> str:
     candidates: list[tuple[int, frozenset[str]]] = []
     for index, sentence in enumerate(sentences):
         if could_match.search(sentence):
-            overlap = wanted & {stem(t) for t in tokens(sentence)}
-            if overlap:
-                candidates.append((index, frozenset(overlap)))
+            shared = wanted & {stem(t) for t in tokens(sentence)}
+            if shared:
+                candidates.append((index, frozenset(shared)))
     df = Counter(t for _, overlap in candidates for t in overlap)
     idf = {t: math.log((len(sentences) + 1) / (df[t] + 0.5)) for t in wanted}
     asked_pairs = set(itertools.pairwise(asked))

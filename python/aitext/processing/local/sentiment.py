@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -84,7 +84,7 @@ def sentiment(document: str) -> dict[str, Any]:
 
 def _drivers(sentences: list[str], lexicon: dict[str, float], label: str, count: int = 5) -> list[str]:
     """The words whose lexicon valence, after negation, pushed hardest towards `label`."""
-    pull: Counter[str] = Counter()
+    pull: defaultdict[str, float] = defaultdict(float)
     sign = {"positive": 1.0, "negative": -1.0}.get(label)
     for sentence in sentences:
         words = [w.strip(".,;:!?\"'()[]“”‘’").lower() for w in sentence.split()]
