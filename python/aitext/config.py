@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     cache_tier_large_chars: int = Field(
         50000, ge=1, description="Texts shorter than this (and not medium) are large; longer ones xlarge."
     )
-    # One cache_ttl_<operation>_seconds setting per row of the operations table, defaulting to the row's TTL.
+    # One cache_ttl_<operation>_seconds setting (AITEXT_CACHE_TTL_<NAME>_SECONDS) per row of the operations
+    # table, defaulting to the row's TTL: written into the class namespace, which pydantic reads its fields
+    # from, as if each were spelled out here (so they keep this place in the README's table).
     __annotations__.update({ttl_setting(op.name): int for op in OPERATIONS})
     locals().update(
         {
