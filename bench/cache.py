@@ -29,8 +29,7 @@ from aitext.cache import ResponseCache
 from aitext.cache.envelope import Envelope, encode
 from aitext.config import Settings
 from aitext.operations import OPERATIONS
-from aitext.pipeline import fill_result
-from aitext.processing import build_processor
+from aitext.processing.processor import build_processor
 from aitext.v1 import aitext_pb2 as pb
 
 SENTENCES = (
@@ -75,7 +74,7 @@ async def real_answers(text: str) -> dict[str, pb.ProcessResponse]:
         response = pb.ProcessResponse(
             operation=op.enum, model=processor.model_name, prompt_version=processor.prompt_version
         )
-        fill_result(response, result)
+        result.fill(response)
         answers[op.name] = response
     return answers
 

@@ -192,6 +192,11 @@ def render_response(response: pb.ProcessResponse) -> None:
     elif kind == "answer":
         st.subheader("Answer")
         st.write(response.answer)
+    elif kind:
+        # An operation this page has no layout for yet: its result as the service sent it.
+        st.subheader(kind.replace("_", " ").capitalize())
+        value = getattr(response, kind)
+        st.write(json_format.MessageToDict(value) if hasattr(value, "DESCRIPTOR") else value)
     model, took, cache = st.columns(3)
     model.metric("Model", response.model)
     took.metric("Processing time", f"{response.processing_time_ms:.1f} ms")

@@ -12,6 +12,7 @@ from aitext.cache import ResponseCache, envelope
 from aitext.cache.envelope import CODEC_LZ4, CODEC_RAW, Envelope
 from aitext.config import Settings
 from aitext.operations import BY_NAME, OPERATIONS
+from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from redis.asyncio import Redis
 
@@ -72,7 +73,7 @@ async def ask(cache: ResponseCache, model: Model, operation: str, text: str, con
 
 def stats(cache: ResponseCache) -> pb.GetCacheStatsResponse:
     out = pb.GetCacheStatsResponse()
-    cache.fill_stats(out)
+    fill_cache_stats(out, cache)
     return out
 
 

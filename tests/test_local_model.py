@@ -7,18 +7,17 @@ from pathlib import Path
 
 import pytest
 from aitext.config import Settings
-from aitext.processing import (
+from aitext.processing import local
+from aitext.processing import processor as processor_module
+from aitext.processing.local import text as local_text
+from aitext.processing.local.sentiment import sentiment as local_sentiment
+from aitext.processing.processor import AgentProcessor, build_processor
+from aitext.processing.results import (
     AnswerResult,
     KeyPointsResult,
-    Processor,
     QuestionsResult,
     SentimentResult,
     SummaryResult,
-    build_processor,
-    local,
-)
-from aitext.processing import (
-    processor as processor_module,
 )
 
 pytestmark = pytest.mark.unit
@@ -39,20 +38,20 @@ def words(value: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def processor() -> Processor:
+def processor() -> AgentProcessor:
     return build_processor(Settings(model="local"))
 
 
 @pytest.mark.parametrize("name", ["apollo11", "coral_reefs", "review_negative", "review_positive", "timetable"])
 @pytest.mark.parametrize("max_length", [10, 25, 60, 1000])
 async def test_summary_is_made_of_the_texts_sentences_within_max_length(
-    processor: Processor, name: str, max_length: int
+    processor: AgentProcessor, name: str, max_length: int
 ) -> None:
     source = flat(text(name))
     result = await processor.run("summarize", text(name), {"max_length": max_length}, "")
     assert isinstance(result, SummaryResult)
     assert len(result.summary.split()) <= max_length
-    sentences = local.split_sentences(result.summary)
+    sentences = local_text.split_sentences(result.summary)
     assert sentences
     for sentence in sentences:
         assert sentence in source, sentence
@@ -61,7 +60,7 @@ async def test_summary_is_made_of_the_texts_sentences_within_max_length(
     assert positions == sorted(positions)
 
 
-async def test_summary_picks_central_sentences(processor: Processor) -> None:
+async def test_summary_picks_central_sentences(processor: AgentProcessor) -> None:
     result = await processor.run("summarize", text("apollo11"), {"max_length": 40}, "")
     assert isinstance(result, SummaryResult)
     assert {"apollo", "moon"} <= words(result.summary) or {"armstrong", "lunar"} <= words(result.summary)
@@ -70,7 +69,7 @@ async def test_summary_picks_central_sentences(processor: Processor) -> None:
     assert len(short.summary.split()) > len(result.summary.split())
 
 
-async def test_a_single_long_sentence_is_cut_at_a_word_boundary(processor: Processor) -> None:
+async def test_a_single_long_sentence_is_cut_at_a_word_boundary(processor: AgentProcessor) -> None:
     sentence = " ".join(f"word{i}" for i in range(50)) + "."
     result = await processor.run("summarize", sentence, {"max_length": 10}, "")
     assert isinstance(result, SummaryResult)
@@ -79,7 +78,7 @@ async def test_a_single_long_sentence_is_cut_at_a_word_boundary(processor: Proce
     assert sentence.startswith(result.summary.rstrip("…"))
 
 
-async def test_negative_review_is_negative(processor: Processor) -> None:
+async def test_negative_review_is_negative(processor: AgentProcessor) -> None:
     result = await processor.run("sentiment", text("review_negative"), {}, "")
     assert isinstance(result, SentimentResult)
     assert result.label == "negative"
@@ -90,7 +89,7 @@ async def test_negative_review_is_negative(processor: Processor) -> None:
     assert {"terrible", "worst"} & set(named)
 
 
-async def test_positive_review_is_positive(processor: Processor) -> None:
+async def test_positive_review_is_positive(processor: AgentProcessor) -> None:
     result = await processor.run("sentiment", text("review_positive"), {}, "")
     assert isinstance(result, SentimentResult)
     assert result.label == "positive"
@@ -98,7 +97,7 @@ async def test_positive_review_is_positive(processor: Processor) -> None:
     assert {"love", "excellent", "great"} & set(re.findall(r"“([^”]+)”", result.explanation))
 
 
-async def test_factual_notice_is_neutral(processor: Processor) -> None:
+async def test_factual_notice_is_neutral(processor: AgentProcessor) -> None:
     result = await processor.run("sentiment", text("timetable"), {}, "")
     assert isinstance(result, SentimentResult)
     assert result.label == "neutral"
@@ -107,13 +106,13 @@ async def test_factual_notice_is_neutral(processor: Processor) -> None:
 def test_non_english_text_gets_no_made_up_sentiment() -> None:
     german = (Path(__file__).parent / "data" / "ordinary" / "german.txt").read_text(encoding="utf-8")
     assert "die" in german.split()  # an article in German, a negative verb to an English lexicon
-    result = local.sentiment(german)
+    result = local_sentiment(german)
     assert result["label"] == "neutral"
     assert "English" in result["explanation"]
 
 
 def test_negation_is_named_in_the_explanation() -> None:
-    result = local.sentiment("The hotel was not good. The room was not clean and the staff was not friendly.")
+    result = local_sentiment("The hotel was not good. The room was not clean and the staff was not friendly.")
     assert result["label"] == "negative"
     assert "“not good”" in result["explanation"]
 
@@ -136,7 +135,7 @@ def test_negation_is_named_in_the_explanation() -> None:
     ],
 )
 async def test_qa_returns_the_sentence_holding_the_answer(
-    processor: Processor, name: str, question: str, holds_answer: str
+    processor: AgentProcessor, name: str, question: str, holds_answer: str
 ) -> None:
     result = await processor.run("qa", text(name), {}, question)
     assert isinstance(result, AnswerResult)
@@ -144,7 +143,7 @@ async def test_qa_returns_the_sentence_holding_the_answer(
     assert result.answer in flat(text(name))
 
 
-async def test_qa_without_an_answer_says_so(processor: Processor) -> None:
+async def test_qa_without_an_answer_says_so(processor: AgentProcessor) -> None:
     result = await processor.run("qa", text("timetable"), {}, "What is the capital of Peru?")
     assert isinstance(result, AnswerResult)
     assert "does not contain an answer" in result.answer
@@ -152,7 +151,9 @@ async def test_qa_without_an_answer_says_so(processor: Processor) -> None:
 
 @pytest.mark.parametrize("name", ["apollo11", "coral_reefs", "review_negative"])
 @pytest.mark.parametrize("max_points", [1, 3, 6])
-async def test_key_points_are_distinct_informative_sentences(processor: Processor, name: str, max_points: int) -> None:
+async def test_key_points_are_distinct_informative_sentences(
+    processor: AgentProcessor, name: str, max_points: int
+) -> None:
     result = await processor.run("key_points", text(name), {"max_points": max_points}, "")
     assert isinstance(result, KeyPointsResult)
     assert 1 <= len(result.points) <= max_points
@@ -163,7 +164,7 @@ async def test_key_points_are_distinct_informative_sentences(processor: Processo
         assert len(point.split()) >= 4  # sentences, not headings or fragments
 
 
-async def test_key_points_reflect_the_content(processor: Processor) -> None:
+async def test_key_points_reflect_the_content(processor: AgentProcessor) -> None:
     result = await processor.run("key_points", text("review_negative"), {"max_points": 4}, "")
     assert isinstance(result, KeyPointsResult)
     joined = " ".join(result.points).lower()
@@ -173,7 +174,7 @@ async def test_key_points_reflect_the_content(processor: Processor) -> None:
 
 @pytest.mark.parametrize("name", ["apollo11", "coral_reefs", "timetable", "review_positive"])
 @pytest.mark.parametrize("num_questions", [1, 5, 8])
-async def test_questions_are_about_the_texts_content(processor: Processor, name: str, num_questions: int) -> None:
+async def test_questions_are_about_the_texts_content(processor: AgentProcessor, name: str, num_questions: int) -> None:
     result = await processor.run("questions", text(name), {"num_questions": num_questions}, "")
     assert isinstance(result, QuestionsResult)
     assert 1 <= len(result.questions) <= num_questions
@@ -186,7 +187,7 @@ async def test_questions_are_about_the_texts_content(processor: Processor, name:
         assert content and content <= vocabulary | {"was", "were", "are", "like", "when", "where"}, question
 
 
-async def test_questions_name_the_texts_subjects(processor: Processor) -> None:
+async def test_questions_name_the_texts_subjects(processor: AgentProcessor) -> None:
     result = await processor.run("questions", text("apollo11"), {"num_questions": 8}, "")
     assert isinstance(result, QuestionsResult)
     joined = " ".join(result.questions)
@@ -194,14 +195,16 @@ async def test_questions_name_the_texts_subjects(processor: Processor) -> None:
     assert "the landing site" in joined
 
 
-async def test_local_model_is_deterministic(processor: Processor) -> None:
+async def test_local_model_is_deterministic(processor: AgentProcessor) -> None:
     for operation, options in [("summarize", {"max_length": 30}), ("questions", {"num_questions": 5})]:
         first = await processor.run(operation, text("coral_reefs"), options, "")
         again = await build_processor(Settings(model="local")).run(operation, text("coral_reefs"), options, "")
         assert first == again
 
 
-async def test_agents_are_built_once_not_per_request(processor: Processor, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_agents_are_built_once_not_per_request(
+    processor: AgentProcessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_new_agents(*args: object, **kwargs: object) -> None:
         raise AssertionError("an Agent was built on the request path")
 
@@ -210,7 +213,7 @@ async def test_agents_are_built_once_not_per_request(processor: Processor, monke
     assert isinstance(result, SummaryResult)
 
 
-async def test_local_model_reports_its_name_and_never_trips_the_breaker(processor: Processor) -> None:
+async def test_local_model_reports_its_name_and_never_trips_the_breaker(processor: AgentProcessor) -> None:
     assert processor.model_name == "local"
     assert processor.circuit_state == "closed"
     assert len(processor.prompt_version) == 12
@@ -232,14 +235,14 @@ def test_prompt_version_follows_the_prompts(monkeypatch: pytest.MonkeyPatch) -> 
     assert build_processor(Settings(model="local")).prompt_version != before
 
 
-async def test_multi_megabyte_text(processor: Processor) -> None:
+async def test_multi_megabyte_text(processor: AgentProcessor) -> None:
     parts = [text(n) for n in ("apollo11", "coral_reefs", "timetable", "review_positive")]
     big = "\n\n".join(parts * 800)  # about 3 MB
     assert len(big.encode()) > 3_000_000
     summary = await processor.run("summarize", big, {"max_length": 80}, "")
     assert isinstance(summary, SummaryResult)
     assert 0 < len(summary.summary.split()) <= 80
-    for sentence in local.split_sentences(summary.summary):
+    for sentence in local_text.split_sentences(summary.summary):
         assert sentence in flat("\n\n".join(parts))
     answer = await processor.run("qa", big, {}, "How long does the journey take?")
     assert isinstance(answer, AnswerResult) and "48 minutes" in answer.answer
@@ -257,7 +260,7 @@ def test_sentence_splitting_keeps_abbreviations_and_lists_apart() -> None:
     sample = (
         "Dr. Smith met Mr. Jones at 9 a.m. in the lab. They talked.\n\n- first item\n- second item\n# Heading\nBody."
     )
-    assert local.split_sentences(sample) == [
+    assert local_text.split_sentences(sample) == [
         "Dr. Smith met Mr. Jones at 9 a.m. in the lab.",
         "They talked.",
         "- first item",
@@ -269,5 +272,5 @@ def test_sentence_splitting_keeps_abbreviations_and_lists_apart() -> None:
 
 def test_text_without_punctuation_is_cut_into_bounded_pieces() -> None:
     blob = "token " * 100_000
-    pieces = local.split_sentences(blob)
-    assert len(pieces) > 1 and all(len(p) <= local.MAX_SENTENCE_CHARS for p in pieces)
+    pieces = local_text.split_sentences(blob)
+    assert len(pieces) > 1 and all(len(p) <= local_text.MAX_SENTENCE_CHARS for p in pieces)

@@ -7,16 +7,16 @@ import json
 
 import pytest
 from aitext.config import Settings
-from aitext.processing import (
+from aitext.processing import prompts
+from aitext.processing.processor import AgentProcessor, build_processor
+from aitext.processing.results import (
     AnswerResult,
     KeyPointsResult,
-    ProviderUnavailable,
     QuestionsResult,
     SentimentResult,
     SummaryResult,
-    build_processor,
-    prompts,
 )
+from aitext.processing.unavailable import ProviderUnavailable
 
 from tests.fixtures.fake_provider import CANNED, MODEL, Fail, FakeProvider, Hang, Reply, Text
 
@@ -32,9 +32,9 @@ CASES = [
 ]
 
 
-async def _wait_for_state(processor: object, state: str) -> None:
+async def _wait_for_state(processor: AgentProcessor, state: str) -> None:
     for _ in range(500):
-        if processor.circuit_state == state:  # type: ignore[attr-defined]
+        if processor.circuit_state == state:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"breaker never became {state}")

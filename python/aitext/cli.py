@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-OPERATION_NAMES = ("summarize", "sentiment", "key_points", "questions", "qa")
+from aitext.operations import OPERATIONS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +22,21 @@ def main(argv: list[str] | None = None) -> int:
 
     process = commands.add_parser("process", help="call Process on a running server; text from stdin or --text")
     process.add_argument("--address", default="localhost:50051")
-    process.add_argument("--operation", "-o", required=True, choices=OPERATION_NAMES)
+    process.add_argument("--operation", "-o", required=True, choices=[op.name for op in OPERATIONS])
     process.add_argument("--text", help="the text (default: read stdin)")
-    process.add_argument("--question", default="", help="the question, for qa")
-    process.add_argument("--max-length", type=int, help="summarize: words at most")
-    process.add_argument("--max-points", type=int, help="key_points: points at most")
-    process.add_argument("--num-questions", type=int, help="questions: how many")
+    asking = ", ".join(op.name for op in OPERATIONS if op.requires_question)
+    process.add_argument("--question", default="", help=f"the question, for {asking}")
+    seen: set[str] = set()  # an option name two operations share is one flag
+    for op in OPERATIONS:
+        for option in op.options:
+            if option.name in seen:
+                continue
+            seen.add(option.name)
+            process.add_argument(
+                f"--{option.name.replace('_', '-')}",
+                type=int,
+                help=f"{op.name}: {option.description} ({option.min_value}..{option.max_value}, default {option.default})",
+            )
     process.add_argument("--skip-cache", action="store_true", help="do not answer from the cache")
     process.add_argument("--api-key", help="API key (default: AITEXT_CLIENT_API_KEY)")
     process.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")

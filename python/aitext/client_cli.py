@@ -11,20 +11,18 @@ from google.protobuf import json_format
 from grpc_status import rpc_status
 
 from aitext.errors import field_violations
+from aitext.operations import BY_NAME
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
 
 def build_request(args: argparse.Namespace, text: str) -> pb.ProcessRequest:
-    request = pb.ProcessRequest(
-        text=text, operation=pb.Operation.Value(f"OPERATION_{args.operation.upper()}"), question=args.question
-    )
-    if args.max_length is not None:
-        request.summarize_options.max_length = args.max_length
-    if args.max_points is not None:
-        request.key_points_options.max_points = args.max_points
-    if args.num_questions is not None:
-        request.questions_options.num_questions = args.num_questions
+    spec = BY_NAME[args.operation]
+    request = pb.ProcessRequest(text=text, operation=spec.enum, question=args.question)
+    for option in spec.options:
+        value = getattr(args, option.name)
+        if value is not None and spec.options_field is not None:
+            setattr(getattr(request, spec.options_field), option.name, value)
     request.cache_control.skip_read = args.skip_cache
     return request
 
@@ -39,7 +37,7 @@ def render(response: pb.ProcessResponse) -> str:
         return "\n".join(f"- {point}" for point in response.key_points.points)
     if kind == "questions":
         return "\n".join(f"{i}. {q}" for i, q in enumerate(response.questions.questions, 1))
-    return getattr(response, kind or "summary")
+    return str(getattr(response, kind or "summary"))
 
 
 def describe_error(error: grpc.RpcError) -> str:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from aitext.operations import OPERATIONS
+
 MiB = 1024 * 1024
+TextTier = Literal["small", "medium", "large", "xlarge"]
+
+
+def ttl_setting(operation: str) -> str:
+    """The setting (AITEXT_<NAME>) holding an operation's cache TTL."""
+    return f"cache_ttl_{operation}_seconds"
 
 
 class ConfigError(ValueError):
@@ -98,8 +106,8 @@ class Settings(BaseSettings):
     cache_memory_max_item_bytes: int = Field(
         MiB, ge=0, description="Largest single L1 entry; a bigger answer is kept in Redis only."
     )
-    cache_memory_tiers: Annotated[list[Literal["small", "medium", "large", "xlarge"]], NoDecode] = Field(
-        default_factory=lambda: ["small", "medium", "large", "xlarge"],
+    cache_memory_tiers: Annotated[list[TextTier], NoDecode] = Field(
+        default_factory=lambda: list(get_args(TextTier)),
         description="Text-size tiers whose answers L1 admits (comma-separated; empty: Redis only).",
     )
     cache_tier_small_chars: int = Field(500, ge=1, description="Texts shorter than this are in the small tier.")
@@ -107,11 +115,16 @@ class Settings(BaseSettings):
     cache_tier_large_chars: int = Field(
         50000, ge=1, description="Texts shorter than this (and not medium) are large; longer ones xlarge."
     )
-    cache_ttl_summarize_seconds: int = Field(7200, ge=1, description="TTL of cached summarize answers.")
-    cache_ttl_sentiment_seconds: int = Field(86400, ge=1, description="TTL of cached sentiment answers.")
-    cache_ttl_key_points_seconds: int = Field(7200, ge=1, description="TTL of cached key_points answers.")
-    cache_ttl_questions_seconds: int = Field(3600, ge=1, description="TTL of cached questions answers.")
-    cache_ttl_qa_seconds: int = Field(1800, ge=1, description="TTL of cached qa answers.")
+    # One cache_ttl_<operation>_seconds setting (AITEXT_CACHE_TTL_<NAME>_SECONDS) per row of the operations
+    # table, defaulting to the row's TTL: written into the class namespace, which pydantic reads its fields
+    # from, as if each were spelled out here (so they keep this place in the README's table).
+    __annotations__.update({ttl_setting(op.name): int for op in OPERATIONS})
+    locals().update(
+        {
+            ttl_setting(op.name): Field(op.default_ttl_seconds, ge=1, description=f"TTL of cached {op.name} answers.")
+            for op in OPERATIONS
+        }
+    )
     cache_compress_min_bytes: int = Field(
         1024, ge=0, description="Stored answers larger than this are lz4-compressed when that makes them smaller."
     )
@@ -125,6 +138,11 @@ class Settings(BaseSettings):
     redis_backoff_max_seconds: float = Field(
         2.0, gt=0, description="Longest delay between reconnection attempts (exponential with jitter)."
     )
+
+    def ttl_seconds(self, operation: str) -> int:
+        """The configured cache TTL of an operation's answers."""
+        ttl: int = getattr(self, ttl_setting(operation))
+        return ttl
 
     @field_validator("cache_memory_tiers", mode="before")
     @classmethod
@@ -162,7 +180,7 @@ def settings_table() -> str:
     """The README's configuration table, from the fields themselves."""
     rows = ["| Variable | Default | Description |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default_factory() if field.default_factory else field.default
+        default = field.get_default(call_default_factory=True)
         shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         rows.append(f"| `AITEXT_{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(rows)

@@ -64,7 +64,8 @@ def retry_delay_seconds(status: status_pb2.Status) -> float | None:
     for detail in status.details:
         retry_info = error_details_pb2.RetryInfo()
         if detail.Unpack(retry_info):
-            return retry_info.retry_delay.ToNanoseconds() / 1e9
+            nanoseconds: int = retry_info.retry_delay.ToNanoseconds()
+            return nanoseconds / 1e9
     return None
 
 

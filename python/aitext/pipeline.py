@@ -6,52 +6,29 @@ import time
 from typing import Protocol
 
 from aitext.cache import keys
+from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
-from aitext.processing.results import (
-    AnswerResult,
-    KeyPointsResult,
-    QuestionsResult,
-    Result,
-    SentimentResult,
-    SummaryResult,
-)
+from aitext.processing.results import OperationResult
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import ValidRequest
 
-SENTIMENT_LABELS = {
-    "positive": pb.SENTIMENT_LABEL_POSITIVE,
-    "negative": pb.SENTIMENT_LABEL_NEGATIVE,
-    "neutral": pb.SENTIMENT_LABEL_NEUTRAL,
-}
-
 
 class Processor(Protocol):
+    """What the pipeline and the servicer need of a processor (processing.processor.AgentProcessor is one)."""
+
     model_name: str
     prompt_version: str
 
+    @property
+    def circuit_state(self) -> str: ...
+
     async def run(
         self, operation: str, text: str, options: dict[str, int], question: str, *, timeout: float | None = None
-    ) -> Result: ...
-
-
-def fill_result(response: pb.ProcessResponse, result: Result) -> None:
-    match result:
-        case SummaryResult(summary=summary):
-            response.summary = summary
-        case SentimentResult(label=label, confidence=confidence, explanation=explanation):
-            response.sentiment.label = SENTIMENT_LABELS[label]
-            response.sentiment.confidence = confidence
-            response.sentiment.explanation = explanation
-        case KeyPointsResult(points=points):
-            response.key_points.points.extend(points)
-        case QuestionsResult(questions=questions):
-            response.questions.questions.extend(questions)
-        case AnswerResult(answer=answer):
-            response.answer = answer
+    ) -> OperationResult: ...
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, processor: Processor, cache) -> None:
+    def __init__(self, settings: Settings, processor: Processor, cache: ResponseCache) -> None:
         self._settings = settings
         self._processor = processor
         self._cache = cache
@@ -85,7 +62,7 @@ class Pipeline:
                 model=self._processor.model_name,
                 prompt_version=self._processor.prompt_version,
             )
-            fill_result(response, result)
+            result.fill(response)
             return response
 
         outcome = await self._cache.get_or_compute(

@@ -12,8 +12,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
 
 import grpc
 import prometheus_client
@@ -21,10 +26,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from aitext.cache import build_cache
+from aitext.cache import ResponseCache, build_cache
 from aitext.config import Settings
 from aitext.pipeline import Pipeline
-from aitext.processing import build_processor
+from aitext.processing.processor import build_processor
 from aitext.security.setup import build_access, server_credentials
 from aitext.service import TextService
 from aitext.v1 import aitext_pb2 as pb
@@ -42,7 +47,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     health: HealthServicer
-    cache: object
+    cache: ResponseCache
 
     async def stop(self, grace: float | None) -> None:
         """Health goes NOT_SERVING first, so balancers stop sending before in-flight calls drain."""
@@ -51,11 +56,11 @@ class RunningServer:
         await self.cache.close()
 
 
-def _refusing_undecodable(behaviour, streaming: bool):
+def _refusing_undecodable(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
     """Wraps a servicer method so a request that failed to parse ends as INVALID_ARGUMENT."""
     if streaming:
 
-        async def stream(request, context):
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if isinstance(request, UndecodableRequest):
                 await undecodable(request.field, request.reason).abort(context)
             async for response in behaviour(request, context):
@@ -63,7 +68,7 @@ def _refusing_undecodable(behaviour, streaming: bool):
 
         return stream
 
-    async def unary(request, context):
+    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if isinstance(request, UndecodableRequest):
             await undecodable(request.field, request.reason).abort(context)
         return await behaviour(request, context)
@@ -75,7 +80,7 @@ def _method_handlers(servicer: TextService) -> dict[str, grpc.RpcMethodHandler]:
     # Like the generated add_TextServiceServicer_to_server, but with a request parser
     # that reports invalid UTF-8 as INVALID_ARGUMENT instead of grpc's INTERNAL.
     service = pb.DESCRIPTOR.services_by_name["TextService"]
-    handlers = {}
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in service.methods:
         request_class = getattr(pb, method.input_type.name)
         response_class = getattr(pb, method.output_type.name)
@@ -107,7 +112,7 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     for name in ("", SERVICE_NAME, CACHE_HEALTH_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     loop = asyncio.get_running_loop()
-    pending: set[asyncio.Task] = set()
+    pending: set[asyncio.Task[None]] = set()
 
     def set_cache_health(ok: bool) -> None:
         """Called by the cache when Redis goes away or comes back; the service stays SERVING."""
@@ -145,7 +150,9 @@ def _start_metrics(settings: Settings, worker_index: int) -> None:
         log.error("metrics port %d unavailable (%s); serving without /metrics", port, exc)
 
 
-async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | None, ready=None) -> None:
+async def _serve_one(
+    settings: Settings, worker_index: int, ready_file: Path | None, ready: ProcessEvent | None = None
+) -> None:
     running = await create_server(settings)
     _start_metrics(settings, worker_index)
     # The ~100k objects of the imports and start-up live as long as the process: moved out of the
@@ -166,7 +173,7 @@ async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | N
     await running.stop(settings.grace_seconds)
 
 
-def _worker_main(settings_data: dict, worker_index: int, ready) -> None:
+def _worker_main(settings_data: dict[str, Any], worker_index: int, ready: ProcessEvent) -> None:
     configure_logging()
     asyncio.run(_serve_one(Settings(**settings_data), worker_index, None, ready))
 
@@ -195,7 +202,7 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
     context = multiprocessing.get_context("spawn")
     data = settings.model_dump()
 
-    def start(index: int):
+    def start(index: int) -> tuple[BaseProcess, ProcessEvent]:
         ready = context.Event()
         process = context.Process(target=_worker_main, args=(data, index, ready), name=f"aitext-worker-{index}")
         process.start()
@@ -214,11 +221,11 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
 
     stopping = False
 
-    def forward(signum, _frame) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for process, _ in workers:
-            if process.is_alive():
+            if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
@@ -237,7 +244,7 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
             process.kill()
 
 
-class BatchedStreamHandler(logging.StreamHandler):
+class BatchedStreamHandler(logging.StreamHandler[TextIO]):
     """Writes its records to the stream in batches: every `interval` seconds, when 64 KiB are
     pending, and at once for a warning or worse (with everything before it, in order).
 
@@ -246,7 +253,7 @@ class BatchedStreamHandler(logging.StreamHandler):
     third of a worker's cache-hit throughput under ghz (docs/benchmarks.md).
     """
 
-    def __init__(self, stream=None, interval: float = 0.2, max_pending_bytes: int = 1 << 16) -> None:
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.2, max_pending_bytes: int = 1 << 16) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
         self._pending_bytes = 0
@@ -265,8 +272,11 @@ class BatchedStreamHandler(logging.StreamHandler):
             self._write_pending()
 
     def flush(self) -> None:
-        with self.lock:
+        self.acquire()
+        try:
             self._write_pending()
+        finally:
+            self.release()
 
     def _write_pending(self) -> None:
         if not self._pending:

@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
 from aitext.errors import RequestError, invalid_argument, unavailable
 from aitext.operations import BY_ENUM, OPERATIONS
-from aitext.pipeline import Pipeline
-from aitext.processing import ProviderUnavailable
+from aitext.pipeline import Pipeline, Processor
+from aitext.processing.unavailable import ProviderUnavailable
+from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from aitext.validation import validate_batch, validate_process
@@ -64,13 +66,13 @@ def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int
 
 
 class TextService(pb_grpc.TextServiceServicer):
-    def __init__(self, settings: Settings, pipeline: Pipeline, processor, cache) -> None:
+    def __init__(self, settings: Settings, pipeline: Pipeline, processor: Processor, cache: ResponseCache) -> None:
         self._settings = settings
         self._pipeline = pipeline
         self._processor = processor
         self._cache = cache
 
-    async def Process(self, request, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
+    async def Process(self, request: pb.ProcessRequest, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
         started = time.perf_counter()
         try:
             valid = validate_process(request, self._settings)
@@ -101,7 +103,9 @@ class TextService(pb_grpc.TextServiceServicer):
         log_request(context, inner.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
         yield pb.ProcessStreamResponse(response=response)
 
-    async def ProcessBatch(self, request, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ProcessBatchResponse]:
+    async def ProcessBatch(
+        self, request: pb.ProcessBatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ProcessBatchResponse]:
         try:
             validate_batch(request, self._settings)
         except RequestError as exc:
@@ -126,7 +130,9 @@ class TextService(pb_grpc.TextServiceServicer):
             for task in tasks:
                 task.cancel()
 
-    async def ListOperations(self, request, context) -> pb.ListOperationsResponse:
+    async def ListOperations(
+        self, request: pb.ListOperationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListOperationsResponse:
         return pb.ListOperationsResponse(
             operations=[
                 pb.OperationInfo(
@@ -154,16 +160,20 @@ class TextService(pb_grpc.TextServiceServicer):
             max_question_chars=self._settings.max_question_chars,
         )
 
-    async def GetCacheStats(self, request, context) -> pb.GetCacheStatsResponse:
+    async def GetCacheStats(
+        self, request: pb.GetCacheStatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCacheStatsResponse:
         stats = pb.GetCacheStatsResponse(
             key_backend=self._pipeline.key_backend,
             model=self._processor.model_name,
             provider_circuit=self._processor.circuit_state,
         )
-        self._cache.fill_stats(stats)
+        fill_cache_stats(stats, self._cache)
         return stats
 
-    async def InvalidateCache(self, request, context) -> pb.InvalidateCacheResponse:
+    async def InvalidateCache(
+        self, request: pb.InvalidateCacheRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InvalidateCacheResponse:
         try:
             target = request.WhichOneof("target")
             if target == "operation":

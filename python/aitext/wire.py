@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
@@ -29,7 +29,8 @@ def lenient_parser(message_class: type[Message]) -> Callable[[bytes], Any]:
         try:
             return message_class.FromString(data)
         except DecodeError:
-            field = find_invalid_utf8(message_class.DESCRIPTOR, memoryview(data))
+            # The upb Descriptor the class carries is the runtime's implementation of Descriptor.
+            field = find_invalid_utf8(cast(Descriptor, message_class.DESCRIPTOR), memoryview(data))
             if field is not None:
                 return UndecodableRequest(field, "is not valid UTF-8 (lone surrogates are not allowed)")
             return UndecodableRequest("", "the request is not a valid protobuf message")
@@ -77,7 +78,7 @@ def find_invalid_utf8(descriptor: Descriptor, data: memoryview) -> str | None:
                         str(chunk, "utf-8")
                     except UnicodeDecodeError:
                         return name
-                elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
                     inner = find_invalid_utf8(field.message_type, chunk)
                     if inner is not None:
                         return f"{name}.{inner}"

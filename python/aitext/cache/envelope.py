@@ -101,7 +101,7 @@ def parse_response(payload: bytes) -> pb.ProcessResponse:
 def _decompress(payload: bytes, max_bytes: int) -> bytes:
     decompressor = lz4.frame.LZ4FrameDecompressor()
     try:
-        out = decompressor.decompress(payload, max_length=max_bytes + 1)
+        out: bytes = decompressor.decompress(payload, max_length=max_bytes + 1)
     except RuntimeError as exc:  # lz4 reports every malformed frame as RuntimeError
         raise EnvelopeError(f"bad lz4 frame: {exc}") from exc
     if len(out) > max_bytes:

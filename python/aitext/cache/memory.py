@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # What an entry costs beyond the characters of its key and the bytes of its answer, so the budget
@@ -35,6 +36,10 @@ class MemoryLRU:
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        """The keys, least recently used first; a snapshot, so the caller may change the cache meanwhile."""
+        return iter(self.keys())
 
     @property
     def bytes_used(self) -> int:

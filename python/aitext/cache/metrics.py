@@ -10,11 +10,12 @@ bounded label sets: memory does not grow with traffic.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 TIERS = ("memory", "redis")
 TEXT_TIERS = ("small", "medium", "large", "xlarge")
@@ -145,7 +146,7 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return lower_bound
 
 
-def _samples(metric: Counter | Histogram, suffix: str):
+def _samples(metric: Counter | Histogram, suffix: str) -> Iterator[Sample]:
     for family in metric.collect():
         for sample in family.samples:
             if sample.name.endswith(suffix):

@@ -110,7 +110,8 @@ class RedisTier:
             await self.client.aclose()
 
     async def get(self, key: str) -> bytes | None:
-        return await self._call(lambda: self.client.get(key))
+        value: bytes | None = await self._call(lambda: self.client.get(key))
+        return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None) -> None:
         await self._call(lambda: self.client.set(key, value, ex=ttl_seconds))

@@ -1,4 +1,4 @@
-"""The Processor: one pydantic-ai agent per operation, behind retries, a breaker and a deadline."""
+"""AgentProcessor: one pydantic-ai agent per operation, behind retries, a breaker and a deadline."""
 
 from __future__ import annotations
 
@@ -22,19 +22,12 @@ from tenacity import (
 )
 
 from aitext.config import Settings
-from aitext.operations import BY_NAME
+from aitext.operations import BY_NAME, OPERATIONS, OperationSpec
 from aitext.processing import local, prompts, safety
-from aitext.processing.errors import ProviderUnavailable
+from aitext.processing.local.model import local_model as build_local_model
 from aitext.processing.resilience import CircuitBreaker, State, is_transient
-from aitext.processing.results import (
-    OUTPUT_TYPES,
-    AnswerResult,
-    KeyPointsResult,
-    QuestionsResult,
-    Result,
-    SentimentResult,
-    SummaryResult,
-)
+from aitext.processing.results import OperationResult, OutputRejected
+from aitext.processing.unavailable import ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +52,8 @@ class _DeadlineExceeded(Exception):
     pass
 
 
-class Processor:
-    """Runs the five operations on one model; build it once per process with `build_processor`."""
+class AgentProcessor:
+    """Runs the operations on one model; build it once per process with `build_processor`."""
 
     def __init__(self, settings: Settings, model: Model, *, model_name: str, local_model: bool = False) -> None:
         self.model_name = model_name
@@ -70,7 +63,7 @@ class Processor:
         self._retries = 0 if local_model else settings.provider_retries
         self._guarded = not local_model
         self.breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_seconds)
-        self._agents = {operation: _build_agent(operation, model) for operation in OUTPUT_TYPES}
+        self._agents = {spec.name: _build_agent(spec, model) for spec in OPERATIONS}
 
     @property
     def circuit_state(self) -> State:
@@ -84,7 +77,7 @@ class Processor:
         question: str,
         *,
         timeout: float | None = None,
-    ) -> Result:
+    ) -> OperationResult:
         """The validated result of `operation` on `text`; ProviderUnavailable when there is none to give.
 
         `timeout` is what is left of the caller's deadline: it bounds every
@@ -94,10 +87,11 @@ class Processor:
         agent = self._agents.get(operation)
         if agent is None:
             raise ValueError(f"unknown operation {operation!r}")
-        options = BY_NAME[operation].effective_options(options)
+        spec = BY_NAME[operation]
+        options = spec.effective_options(options)
         document, found = safety.prepare_user_text(text)
         shown_question = ""
-        if operation == "qa":
+        if spec.requires_question:
             shown_question, in_question = safety.prepare_user_text(question)
             found += in_question
         if found:
@@ -109,7 +103,7 @@ class Processor:
 
     async def _call(
         self, agent: Agent[RequestDeps, Any], message: str, deps: RequestDeps, timeout: float | None
-    ) -> Result:
+    ) -> OperationResult:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         attempts = 0
@@ -117,8 +111,9 @@ class Processor:
         def out_of_time(state: RetryCallState) -> bool:
             return deadline is not None and loop.time() + (state.upcoming_sleep or 0.0) >= deadline
 
+        last_attempt = stop_after_attempt(self._retries + 1)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._retries + 1) | out_of_time,
+            stop=lambda state: last_attempt(state) or out_of_time(state),
             # initial, 2x, 4x ... capped, plus up to `initial` of jitter so clients do not retry in step.
             wait=wait_exponential(
                 multiplier=self._settings.provider_backoff_initial_seconds,
@@ -174,7 +169,7 @@ class Processor:
 
     async def _attempt(
         self, agent: Agent[RequestDeps, Any], message: str, deps: RequestDeps, deadline: float | None
-    ) -> Result:
+    ) -> OperationResult:
         limit = self._settings.provider_timeout_seconds
         if deadline is not None:
             limit = min(limit, deadline - asyncio.get_running_loop().time())
@@ -196,20 +191,20 @@ class Processor:
             raise
         if permit is not None:
             self.breaker.record_success(permit)
-        output: Result = result.output
+        output: OperationResult = result.output
         return output
 
 
-def _build_agent(operation: str, model: Model) -> Agent[RequestDeps, Any]:
-    instructions = prompts.instructions(operation)
-    tool_name, tool_description = prompts.OUTPUT_TOOLS[operation]
+def _build_agent(spec: OperationSpec, model: Model) -> Agent[RequestDeps, Any]:
+    instructions = prompts.instructions(spec.name)
+    tool_name, tool_description = prompts.OUTPUT_TOOLS[spec.name]
     agent: Agent[RequestDeps, Any] = Agent(
         model,
-        output_type=ToolOutput(OUTPUT_TYPES[operation], name=tool_name, description=tool_description),
+        output_type=ToolOutput(spec.result_type, name=tool_name, description=tool_description),
         instructions=instructions,
         deps_type=RequestDeps,
         retries={"output": OUTPUT_RETRIES},
-        name=f"aitext-{operation}",
+        name=f"aitext-{spec.name}",
     )
     guard = safety.EchoGuard(instructions)
 
@@ -223,36 +218,12 @@ def _build_agent(operation: str, model: Model) -> Agent[RequestDeps, Any]:
     return agent
 
 
-def check_output(output: BaseModel, options: dict[str, int]) -> BaseModel:
+def check_output(output: OperationResult, options: dict[str, int]) -> OperationResult:
     """Bounds the output types cannot express (they depend on the request); ModelRetry says what to fix."""
-    match output:
-        case SummaryResult(summary=summary):
-            summary = summary.strip()
-            words = len(summary.split())
-            if not summary:
-                raise ModelRetry("The summary is empty.")
-            if words > options["max_length"]:
-                raise ModelRetry(f"The summary has {words} words; write at most {options['max_length']}.")
-            return SummaryResult(summary=summary)
-        case KeyPointsResult(points=points):
-            points = [p.strip() for p in points if p.strip()]
-            if not points:
-                raise ModelRetry("Give at least one key point.")
-            return KeyPointsResult(points=points[: options["max_points"]])
-        case QuestionsResult(questions=questions):
-            questions = [q.strip() for q in questions if q.strip()]
-            if not questions:
-                raise ModelRetry("Give at least one question.")
-            return QuestionsResult(questions=questions[: options["num_questions"]])
-        case SentimentResult(label=label, confidence=confidence, explanation=explanation):
-            if not explanation.strip():
-                raise ModelRetry("Explain the sentiment in a sentence.")
-            return SentimentResult(label=label, confidence=confidence, explanation=explanation.strip())
-        case AnswerResult(answer=answer):
-            if not answer.strip():
-                raise ModelRetry("The answer is empty; say so if the document does not answer the question.")
-            return AnswerResult(answer=answer.strip())
-    raise TypeError(f"unexpected output type {type(output).__name__}")
+    try:
+        return output.checked(options)
+    except OutputRejected as rejected:
+        raise ModelRetry(str(rejected)) from None
 
 
 def _strings(output: BaseModel) -> list[str]:
@@ -279,7 +250,7 @@ def remote_model(settings: Settings) -> Model:
     return infer_model(settings.model)
 
 
-def build_processor(settings: Settings) -> Processor:
+def build_processor(settings: Settings) -> AgentProcessor:
     if settings.model == LOCAL:
-        return Processor(settings, local.local_model(), model_name=LOCAL, local_model=True)
-    return Processor(settings, remote_model(settings), model_name=settings.model)
+        return AgentProcessor(settings, build_local_model(), model_name=LOCAL, local_model=True)
+    return AgentProcessor(settings, remote_model(settings), model_name=settings.model)

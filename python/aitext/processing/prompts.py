@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from aitext.operations import BY_NAME, OPERATIONS
 from aitext.processing import safety
 
 COMMON_INSTRUCTIONS = (
@@ -25,35 +26,9 @@ COMMON_INSTRUCTIONS = (
     "Use only information from the document, and answer by calling the output tool."
 )
 
-TASKS: dict[str, str] = {
-    "summarize": (
-        "Write a summary of the document in at most max_length words (see Parameters), "
-        "in the document's own language, keeping its most important facts."
-    ),
-    "sentiment": (
-        "Classify the overall sentiment of the document as positive, negative or neutral, give your confidence "
-        "between 0 and 1, and explain briefly which words or statements drove the judgement."
-    ),
-    "key_points": (
-        "List the document's most important points, at most max_points of them (see Parameters), "
-        "each one short and self-contained."
-    ),
-    "questions": (
-        "Write num_questions questions (see Parameters) that the document answers, about its actual content."
-    ),
-    "qa": (
-        "Answer the question using only the document. Quote or closely paraphrase the passage that holds the "
-        "answer; if the document does not answer it, say so."
-    ),
-}
-
-OUTPUT_TOOLS: dict[str, tuple[str, str]] = {
-    "summarize": ("submit_summary", "Submit the summary."),
-    "sentiment": ("submit_sentiment", "Submit the sentiment label, confidence and explanation."),
-    "key_points": ("submit_key_points", "Submit the key points."),
-    "questions": ("submit_questions", "Submit the questions."),
-    "qa": ("submit_answer", "Submit the answer."),
-}
+# Each operation's task and output tool come from its row in the operations table.
+TASKS: dict[str, str] = {op.name: op.task for op in OPERATIONS}
+OUTPUT_TOOLS: dict[str, tuple[str, str]] = {op.name: op.output_tool for op in OPERATIONS}
 
 
 HEADER_OPERATION = "Operation: {operation}"
@@ -89,7 +64,7 @@ def user_message(operation: str, document: str, options: dict[str, int], questio
         parameters = ", ".join(f"{name}={value}" for name, value in sorted(options.items()))
         lines.append(HEADER_PARAMETERS.format(parameters=parameters))
     parts = ["\n".join(lines)]
-    if operation == "qa":
+    if BY_NAME[operation].requires_question:
         parts.append(safety.delimit(safety.QUESTION_TAG, question))
     parts.append(safety.delimit(safety.DOCUMENT_TAG, document))
     return "\n\n".join(parts)
@@ -112,7 +87,8 @@ def parse_user_message(message: str) -> tuple[str, dict[str, int], str, str]:
     if document is None:
         raise ValueError("user message has no document block")
     question = ""
-    if operation == "qa":
+    spec = BY_NAME.get(operation)
+    if spec is not None and spec.requires_question:
         # The question block comes first, so a document cannot pose as it.
         question = safety.undelimit(safety.QUESTION_TAG, message[: message.find(f"<{safety.DOCUMENT_TAG}>\n")]) or ""
     return operation, options, question, document

@@ -1,40 +1,107 @@
-"""Structured outputs of the agents: what a model must return, validated before use."""
+"""Structured outputs of the agents: what a model must return, validated before use.
+
+Each operation's result type (the operations table names it) also knows the
+bounds that depend on the request (`checked`) and where it goes in a
+ProcessResponse (`fill`).
+"""
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from aitext.v1 import aitext_pb2 as pb
 
-class SummaryResult(BaseModel):
+
+class OutputRejected(ValueError):
+    """An output outside the request's bounds; the message says what the model should fix."""
+
+
+class OperationResult(BaseModel):
+    @abstractmethod
+    def checked(self, options: Mapping[str, int]) -> OperationResult:
+        """This output trimmed to the request's bounds; OutputRejected when it cannot be."""
+
+    @abstractmethod
+    def fill(self, response: pb.ProcessResponse) -> None:
+        """Sets this result's field of the response."""
+
+
+class SummaryResult(OperationResult):
     summary: str = Field(min_length=1)
 
+    def checked(self, options: Mapping[str, int]) -> SummaryResult:
+        summary = self.summary.strip()
+        words = len(summary.split())
+        if not summary:
+            raise OutputRejected("The summary is empty.")
+        if words > options["max_length"]:
+            raise OutputRejected(f"The summary has {words} words; write at most {options['max_length']}.")
+        return SummaryResult(summary=summary)
 
-class SentimentResult(BaseModel):
+    def fill(self, response: pb.ProcessResponse) -> None:
+        response.summary = self.summary
+
+
+SENTIMENT_LABELS = {
+    "positive": pb.SENTIMENT_LABEL_POSITIVE,
+    "negative": pb.SENTIMENT_LABEL_NEGATIVE,
+    "neutral": pb.SENTIMENT_LABEL_NEUTRAL,
+}
+
+
+class SentimentResult(OperationResult):
     label: Literal["positive", "negative", "neutral"]
     confidence: float = Field(ge=0.0, le=1.0)
     explanation: str
 
+    def checked(self, options: Mapping[str, int]) -> SentimentResult:
+        if not self.explanation.strip():
+            raise OutputRejected("Explain the sentiment in a sentence.")
+        return SentimentResult(label=self.label, confidence=self.confidence, explanation=self.explanation.strip())
 
-class KeyPointsResult(BaseModel):
+    def fill(self, response: pb.ProcessResponse) -> None:
+        response.sentiment.label = SENTIMENT_LABELS[self.label]
+        response.sentiment.confidence = self.confidence
+        response.sentiment.explanation = self.explanation
+
+
+class KeyPointsResult(OperationResult):
     points: list[str] = Field(min_length=1)
 
+    def checked(self, options: Mapping[str, int]) -> KeyPointsResult:
+        points = [p.strip() for p in self.points if p.strip()]
+        if not points:
+            raise OutputRejected("Give at least one key point.")
+        return KeyPointsResult(points=points[: options["max_points"]])
 
-class QuestionsResult(BaseModel):
+    def fill(self, response: pb.ProcessResponse) -> None:
+        response.key_points.points.extend(self.points)
+
+
+class QuestionsResult(OperationResult):
     questions: list[str] = Field(min_length=1)
 
+    def checked(self, options: Mapping[str, int]) -> QuestionsResult:
+        questions = [q.strip() for q in self.questions if q.strip()]
+        if not questions:
+            raise OutputRejected("Give at least one question.")
+        return QuestionsResult(questions=questions[: options["num_questions"]])
 
-class AnswerResult(BaseModel):
+    def fill(self, response: pb.ProcessResponse) -> None:
+        response.questions.questions.extend(self.questions)
+
+
+class AnswerResult(OperationResult):
     answer: str
 
+    def checked(self, options: Mapping[str, int]) -> AnswerResult:
+        if not self.answer.strip():
+            raise OutputRejected("The answer is empty; say so if the document does not answer the question.")
+        return AnswerResult(answer=self.answer.strip())
 
-Result = SummaryResult | SentimentResult | KeyPointsResult | QuestionsResult | AnswerResult
-
-OUTPUT_TYPES: dict[str, type[BaseModel]] = {
-    "summarize": SummaryResult,
-    "sentiment": SentimentResult,
-    "key_points": KeyPointsResult,
-    "questions": QuestionsResult,
-    "qa": AnswerResult,
-}
+    def fill(self, response: pb.ProcessResponse) -> None:
+        response.answer = self.answer

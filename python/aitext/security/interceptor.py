@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
 import grpc
 
 from aitext.errors import RequestError
@@ -17,10 +20,10 @@ ANONYMOUS = "anonymous"
 def _refusal(handler: grpc.RpcMethodHandler, error: RequestError) -> grpc.RpcMethodHandler:
     """A handler of the same shape as `handler` that only ends the call with `error`."""
 
-    async def refuse_unary(request, context):
+    async def refuse_unary(request: Any, context: grpc.aio.ServicerContext) -> None:
         await error.abort(context)
 
-    async def refuse_stream(request, context):
+    async def refuse_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         await error.abort(context)
         yield  # makes this an async generator, as a streaming handler must be
 
@@ -35,13 +38,17 @@ def _refusal(handler: grpc.RpcMethodHandler, error: RequestError) -> grpc.RpcMet
     )
 
 
-class AccessInterceptor(grpc.aio.ServerInterceptor):
+class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped here (no types-grpcio)
     def __init__(self, keys: KeyStore, limiter: RateLimiter, *, allow_unauthenticated: bool) -> None:
         self._keys = keys
         self._limiter = limiter
         self._anonymous_ok = allow_unauthenticated and not len(keys)
 
-    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         if details.method.startswith(OPEN_PREFIXES):
             return await continuation(details)
         error = await self._check(details)

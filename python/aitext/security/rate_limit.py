@@ -80,4 +80,5 @@ class RateLimiter:
                 # Limiting goes on per process until Redis answers again; never fail a request for it.
                 log.warning("rate limiter: Redis unavailable (%s); limiting locally for 5 s", exc)
                 self._redis_down_until = time.monotonic() + 5
+        assert self._local is not None  # set whenever limiting is enabled
         return self._local.take(identity)
