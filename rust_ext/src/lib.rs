@@ -3,6 +3,8 @@
 //! Arguments are checked and converted here with the GIL held, in the same order and with
 //! the same error messages as the Python reference (`aitext.cache.keys`); hashing runs in
 //! `spec`, with the GIL released once the text is large enough to be worth it.
+pub mod chunking;
+mod chunking_py;
 pub mod spec;
 
 use arrayvec::ArrayVec;
@@ -366,5 +368,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(make_key, m)?)?;
     m.add_function(wrap_pyfunction!(make_keys, m)?)?;
     m.add_function(wrap_pyfunction!(_raw_blake3, m)?)?;
+    chunking_py::register(m)?;
     Ok(())
 }
