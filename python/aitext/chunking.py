@@ -95,7 +95,8 @@ def _check_text(text: object) -> bytes:
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
     try:
-        return text.encode("utf-8")
+        # str.encode, not text.encode: a str subclass cannot change the bytes chunked.
+        return str.encode(text, "utf-8")
     except UnicodeEncodeError as exc:
         # The message of aitext._native and of the cache keys.
         raise ValueError(f"text cannot be encoded as UTF-8: lone surrogate at index {exc.start}") from None
@@ -104,9 +105,10 @@ def _check_text(text: object) -> bytes:
 def _check_size(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be int, not {type(value).__name__}")
-    if not MIN_BYTES_FLOOR <= value <= MAX_BYTES_LIMIT:
-        raise ValueError(f"{name} must be between {MIN_BYTES_FLOOR} and {MAX_BYTES_LIMIT}, not {int.__repr__(value)}")
-    return int(value)
+    number = int.__index__(value)  # the plain int, whatever an int subclass overrides
+    if not MIN_BYTES_FLOOR <= number <= MAX_BYTES_LIMIT:
+        raise ValueError(f"{name} must be between {MIN_BYTES_FLOOR} and {MAX_BYTES_LIMIT}, not {number}")
+    return number
 
 
 def _check_sizes(target_bytes: object, min_bytes: object, max_bytes: object) -> tuple[int, int, int]:
@@ -242,7 +244,7 @@ def chunk_text(
     chunks: list[Chunk] = []
     view = memoryview(data)
     start = char_start = 0
-    ascii_only = len(data) == len(text)
+    ascii_only = len(data) == str.__len__(text)
     while start < len(data):
         end = _cut(data, start, target, low, high)
         char_end = char_start + (end - start if ascii_only else len(str(view[start:end], "utf-8")))
