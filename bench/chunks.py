@@ -35,10 +35,37 @@ LABELS = {
     "raw_blake3": "raw BLAKE3, 1 core",
 }
 TARGETS = {"rust_10mb_gb_per_s": 1.0, "rust_vs_python": 20.0}
-WORDS = (
-    "the quarterly report shows steady growth in most regions while costs fell and a few "
-    "risks remain open for the board to review before next summer when markets close"
-).split()
+WORDS = [
+    "the",
+    "quarterly",
+    "report",
+    "shows",
+    "steady",
+    "growth",
+    "in",
+    "most",
+    "regions",
+    "while",
+    "costs",
+    "fell",
+    "and",
+    "a",
+    "few",
+    "risks",
+    "remain",
+    "open",
+    "for",
+    "the",
+    "board",
+    "to",
+    "review",
+    "before",
+    "next",
+    "summer",
+    "when",
+    "markets",
+    "close",
+]
 
 
 def prose(size: int, seed: int = 0) -> str:
