@@ -1,8 +1,9 @@
 """Content-defined chunking: the reference implementation of docs/chunking.md, and the dispatch.
 
 A long text is cut into chunks whose boundaries depend on the text around them, not on
-their offsets, so an edit moves only the one or two boundaries next to it and every other
-chunk keeps its digest (the chunk cache's key). In short:
+their offsets, so an edit usually moves only the one or two boundaries next to it and
+every other chunk keeps its digest (the chunk cache's key; docs/chunking.md, "Stability",
+has the measured exceptions). In short:
 
 * a rolling gear hash over the UTF-8 bytes proposes a cut (FastCDC with normalized
   chunking: a hard threshold until ``target_bytes``, an easy one after it, none before
@@ -39,11 +40,13 @@ __all__ = [
     "GEAR_SEED",
     "MAX_BYTES_LIMIT",
     "MIN_BYTES_FLOOR",
+    "MIN_TO_MAX_GAP",
     "Chunk",
     "ChunkText",
     "chunk_digest",
     "chunk_text",
     "chunker",
+    "thresholds",
 ]
 
 DOMAIN = b"aitext/chunk/v1"
