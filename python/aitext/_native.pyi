@@ -6,6 +6,7 @@ Same functions, signatures, keys and exception types as the reference, aitext.ca
 from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
+    "CHUNK_DETACH_MIN_BYTES",
     "DEFAULT_NAMESPACE",
     "DETACH_MIN_BYTES",
     "KEY_VERSION",
@@ -13,6 +14,7 @@ __all__ = [
     "PARALLEL_BATCH_MIN_BYTES",
     "__version__",
     "_raw_blake3",
+    "chunk_text",
     "make_key",
     "make_keys",
 ]
@@ -54,3 +56,20 @@ def make_keys(requests: Iterable[Sequence[object]]) -> list[str]:
 
 def _raw_blake3(data: bytes) -> bytes:
     """BLAKE3-256 of data with make_key's threading and GIL rules (the benchmark's yardstick)."""
+
+# Content-defined chunking (docs/chunking.md); the reference is aitext.chunking.
+# Texts of at least this many UTF-8 bytes are chunked with the GIL released.
+CHUNK_DETACH_MIN_BYTES: int
+
+def chunk_text(
+    text: str,
+    target_bytes: int = 8192,
+    min_bytes: int = 2048,
+    max_bytes: int = 32768,
+) -> list[tuple[int, int, int, int, bytes]]:
+    """The chunks of text in order: (start, end, byte_start, byte_end, digest).
+
+    str indices, UTF-8 byte offsets and the 32-byte BLAKE3 digest of the framed chunk, as
+    aitext.chunking.chunk_text computes them. TypeError for a text that is not a str or a
+    size that is not an int; ValueError for a lone surrogate or sizes the spec refuses.
+    """

@@ -6,6 +6,8 @@
 //! own UTF-8 buffer (a compact ASCII str's characters; any other str's UTF-8 form, built once
 //! and cached on the object). `spec` hashes, with the GIL released once the text is large
 //! enough to be worth it.
+pub mod chunking;
+mod chunking_py;
 pub mod spec;
 
 use pyo3::exceptions::PyTypeError;
@@ -235,5 +237,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(make_key, m)?)?;
     m.add_function(wrap_pyfunction!(make_keys, m)?)?;
     m.add_function(wrap_pyfunction!(_raw_blake3, m)?)?;
+    chunking_py::register(m)?;
     Ok(())
 }
