@@ -48,6 +48,7 @@ proto-check: install
 bench: install
 	$(VENV)/bin/aitext bench keys
 	$(VENV)/bin/aitext bench cache
+	$(VENV)/bin/aitext bench chunks
 
 # Service load with ghz, 3 repeats (about 13 min); rewrites the tables in docs/benchmarks.md.
 # `$(PY) bench/load/run.py --quick` is a one-minute smoke run that leaves the docs alone.

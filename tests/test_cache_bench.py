@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from aitext.bench import cache as bench_cache
 from aitext.operations import OPERATIONS
 
 pytestmark = pytest.mark.integration
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "cache.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_cache", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_bench_reports_every_operation_and_tier(redis_url, redis_server, capsys):
     redis_server.cli("SET", "ai_cache:v1:qa:unrelated", "kept")
-    assert load_bench().main(["--iterations", "5", "--text-chars", "3000", "--redis-url", redis_url, "--json"]) == 0
+    assert bench_cache.main(["--iterations", "5", "--text-chars", "3000", "--redis-url", redis_url, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [row["operation"] for row in report["rows"]] == [op.name for op in OPERATIONS]
     for row in report["rows"]:
@@ -38,7 +28,7 @@ def test_bench_reports_every_operation_and_tier(redis_url, redis_server, capsys)
 
 
 def test_bench_table_output(redis_url, capsys):
-    assert load_bench().main(["--iterations", "3", "--text-chars", "2000", "--redis-url", redis_url]) == 0
+    assert bench_cache.main(["--iterations", "3", "--text-chars", "2000", "--redis-url", redis_url]) == 0
     out = capsys.readouterr().out
     assert "| operation | answer bytes |" in out
     assert out.count("\n| ") >= 1 + len(OPERATIONS)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from aitext.bench_entry import run_bench
+from aitext.bench import run_bench
 from aitext.cli import main as cli_main
 
 pytestmark = pytest.mark.unit

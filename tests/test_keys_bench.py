@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from aitext.bench_entry import BENCH_DIR, run_bench
+from aitext.bench import run_bench
+from aitext.bench.original_schemes import original_key, proposed_key
 
 pytestmark = pytest.mark.unit
 
@@ -57,13 +58,6 @@ def test_unknown_benchmark_is_an_error(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_write_up_schemes_are_rebuilt_as_described() -> None:
-    import sys
-
-    sys.path.insert(0, str(BENCH_DIR))
-    try:
-        from original_schemes import original_key, proposed_key  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(BENCH_DIR))
     body = json.dumps({"operation": "qa", "options": [["k", 1]], "question": "q?", "text": "t"}, sort_keys=True)
     assert original_key("t", "qa", {"k": 1}, "q?") == "ai_cache:" + hashlib.md5(body.encode()).hexdigest()
     # Short texts go into the proposed key verbatim: the forgeable key the spec replaces.

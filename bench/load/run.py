@@ -28,12 +28,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aitext.bench.cache import article  # the same prose the cache benchmark uses
+from aitext.v1 import aitext_pb2 as pb
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "bench"))
-
-from aitext.v1 import aitext_pb2 as pb  # noqa: E402
-from cache import article  # noqa: E402  (bench/cache.py: the same prose the cache benchmark uses)
 
 GHZ_VERSION = "v0.120.0"
 API_KEY = "bench-load-key"

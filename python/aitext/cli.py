@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from aitext.bench import BENCHMARKS
 from aitext.operations import OPERATIONS
 
 
@@ -42,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     process.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
     process.add_argument("--json", action="store_true", help="print the whole response as JSON")
 
-    bench = commands.add_parser("bench", help="microbenchmarks (keys, cache, chunks)")
-    bench.add_argument("name", choices=("keys", "cache", "chunks"))
+    bench = commands.add_parser(
+        "bench", help="microbenchmarks: " + "; ".join(f"{n}: {d}" for n, d in BENCHMARKS.items())
+    )
+    bench.add_argument("name", choices=tuple(BENCHMARKS))
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark, e.g. --json")
 
     args = parser.parse_args(argv)
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         from aitext.client_cli import run_process
 
         return run_process(args)
-    from aitext.bench_entry import run_bench
+    from aitext.bench import run_bench
 
     return run_bench(args.name, args.rest)
 

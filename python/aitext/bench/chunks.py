@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 import blake3 as blake3_py
+
 from aitext import _native, chunking
 
 SIZES = [100_000, 1_000_000, 10_000_000]

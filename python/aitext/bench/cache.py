@@ -1,7 +1,7 @@
 """Response-cache latencies (L1 hit, L2 hit, miss) and lz4 size ratios on real local-model answers.
 
     aitext bench cache [--iterations N] [--redis-url URL] [--json]
-    python bench/cache.py ...
+    aitext bench cache ...
 
 Without --redis-url it starts a throwaway redis-server on a free loopback port.
 A "miss" is the cache's own cost around compute(): L1 and L2 lookups, encoding,
@@ -21,16 +21,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import lz4.frame
-from aitext.cache import ResponseCache
+
+from aitext.cache import CacheOutcome, ResponseCache
 from aitext.cache.envelope import Envelope, encode
 from aitext.config import Settings
 from aitext.operations import OPERATIONS
 from aitext.processing.processor import build_processor
 from aitext.v1 import aitext_pb2 as pb
+
+# One operation's row of the report (also its JSON form).
+Row: TypeAlias = dict[str, Any]
 
 SENTENCES = (
     "The city council approved a revised transit budget after a four-hour session on Tuesday night.",
@@ -85,8 +90,8 @@ def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
     return statistics.median(samples) / 1000, p99 / 1000
 
 
-async def _time(iterations: int, call: Callable[[int], object]) -> tuple[float, float]:
-    samples = []
+async def _time(iterations: int, call: Callable[[int], Awaitable[object]]) -> tuple[float, float]:
+    samples: list[int] = []
     for i in range(iterations):
         started = time.perf_counter_ns()
         await call(i)
@@ -94,23 +99,25 @@ async def _time(iterations: int, call: Callable[[int], object]) -> tuple[float, 
     return _percentiles(samples)
 
 
-async def measure(settings: Settings, answers: dict[str, pb.ProcessResponse], iterations: int) -> list[dict]:
+async def measure(settings: Settings, answers: dict[str, pb.ProcessResponse], iterations: int) -> list[Row]:
     from redis.asyncio import Redis
 
+    assert settings.redis_url is not None
+    redis_url = settings.redis_url
     control = pb.CacheControl()
-    rows = []
+    rows: list[Row] = []
     for name, answer in answers.items():
 
-        async def compute(answer=answer) -> pb.ProcessResponse:
+        async def compute(answer: pb.ProcessResponse = answer) -> pb.ProcessResponse:
             return answer
 
-        async def run(cache: ResponseCache, key: str):
+        async def run(cache: ResponseCache, key: str) -> CacheOutcome:
             return await cache.get_or_compute(key, operation=name, text_len=1000, control=control, compute=compute)
 
-        memory = ResponseCache(settings, redis=Redis.from_url(settings.redis_url), owns_redis=True)
+        memory = ResponseCache(settings, redis=Redis.from_url(redis_url), owns_redis=True)
         no_l1 = ResponseCache(
             settings.model_copy(update={"cache_memory_tiers": []}),
-            redis=Redis.from_url(settings.redis_url),
+            redis=Redis.from_url(redis_url),
             owns_redis=True,
         )
         await memory.start()
@@ -151,7 +158,8 @@ async def measure(settings: Settings, answers: dict[str, pb.ProcessResponse], it
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class _ThrowawayRedis:
@@ -187,7 +195,7 @@ class _ThrowawayRedis:
                     raise
                 time.sleep(0.05)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         self.process.wait(10)
         self.dir.cleanup()
@@ -207,7 +215,7 @@ def machine() -> str:
     return f"{cpu}, Python {platform.python_version()}, Redis {redis} on loopback, {platform.system()} {platform.release()}"
 
 
-def render(rows: list[dict], text_chars: int, iterations: int) -> str:
+def render(rows: list[Row], text_chars: int, iterations: int) -> str:
     lines = [
         f"response cache, {iterations} iterations per cell, answers of the local model on a {text_chars:,}-char article",
         "",
@@ -234,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
     answers = asyncio.run(real_answers(article(args.text_chars)))
 
-    def run(url: str) -> list[dict]:
+    def run(url: str) -> list[Row]:
         settings = Settings(redis_url=url, cache_namespace="bench", metrics_port=0)
         return asyncio.run(measure(settings, answers, args.iterations))
 

@@ -26,9 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 import blake3 as blake3_py
+
 from aitext import _native
+from aitext.bench.original_schemes import original_key, proposed_key
 from aitext.cache import keys as reference
-from original_schemes import original_key, proposed_key
 
 SIZES = [100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000]
 SCHEMES = ["original", "proposed", "python", "rust", "raw_blake3"]
