@@ -61,7 +61,7 @@ func newGateway(cfg config) (*gateway, error) {
 			aitextv1.TextService_ServiceDesc.ServiceName, proxy,
 			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
-			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxMessageBytes, math.MaxUint32))), //nolint:gosec
+			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxMessageBytes, math.MaxUint32))),
 		)},
 		// Health, reflection and any other gRPC service pass through untouched.
 		vanguard.WithUnknownHandler(grpcOnly(proxy)),

@@ -65,7 +65,7 @@ func (s *textServer) Process(ctx context.Context, req *aitextv1.ProcessRequest) 
 func (s *textServer) ProcessBatch(req *aitextv1.ProcessBatchRequest, stream grpc.ServerStreamingServer[aitextv1.ProcessBatchResponse]) error {
 	for i, r := range req.GetRequests() {
 		resp, err := s.Process(stream.Context(), r)
-		item := &aitextv1.ProcessBatchResponse{Index: uint32(i)} //nolint:gosec
+		item := &aitextv1.ProcessBatchResponse{Index: uint32(i)}
 		if err != nil {
 			item.Outcome = &aitextv1.ProcessBatchResponse_Error{Error: status.Convert(err).Proto()}
 		} else {
@@ -279,7 +279,7 @@ func checkItem(t *testing.T, protocol string, i int, item *aitextv1.ProcessBatch
 	t.Helper()
 	want := []string{"ONE", "", "THREE"}[i]
 	switch {
-	case item.GetIndex() != uint32(i): //nolint:gosec
+	case item.GetIndex() != uint32(i):
 		t.Errorf("%s: item %d has index %d", protocol, i, item.GetIndex())
 	case i == 1 && codes.Code(item.GetError().GetCode()) != codes.InvalidArgument:
 		t.Errorf("%s: item 1: want an InvalidArgument error, got %v", protocol, item)
