@@ -250,7 +250,6 @@ def test_malformed_input_never_counted_against_the_backend(stack: Stack) -> None
         send(stack.gateway, case)
     [row] = stack.gateway.backends().values()
     assert row["healthy"] and row["failures"] == 0, row
-    assert row["healthy_connections"] == row["connections"], row
     with grpc.insecure_channel(stack.server.address) as channel:  # and the server itself answers
         assert pb_grpc.TextServiceStub(channel).Process(REQUEST, metadata=[("x-api-key", KEY)], timeout=10).summary
 
