@@ -84,8 +84,10 @@ func newGateway(cfg config) (*gateway, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	withCORS := corsHandler(cfg.AllowedOrigins)
-	mux.Handle("POST "+restBatchPath, withCORS(restJSONByDefault(restBatchHandler(p, int64(cfg.MaxMessageBytes)))))
-	mux.Handle("/", withCORS(restJSONByDefault(transcoder)))
+	// Inside CORS, so that a browser can read the refusal of a query parameter.
+	mux.Handle("POST "+restBatchPath,
+		withCORS(refuseQueryParameters(restJSONByDefault(restBatchHandler(p, int64(cfg.MaxMessageBytes))))))
+	mux.Handle("/", withCORS(refuseQueryParameters(restJSONByDefault(transcoder))))
 
 	// /debug tells anyone who can reach it the backends' addresses and load. The
 	// gateway knows no API keys (the servers check them), so it is served on its own
@@ -96,7 +98,7 @@ func newGateway(cfg config) (*gateway, error) {
 		_ = json.NewEncoder(w).Encode(p.status())
 	})
 	p.start()
-	return &gateway{pool: p, handler: cleanHeaders(refuseQueryParameters(mux)), debug: debug}, nil
+	return &gateway{pool: p, handler: cleanHeaders(mux), debug: debug}, nil
 }
 
 func (g *gateway) close() { g.pool.close() }

@@ -295,10 +295,16 @@ func fieldNames(fields protoreflect.FieldDescriptors) []string {
 
 func TestQueryParameterRefusalNamesThem(t *testing.T) {
 	b := startBackend(t, "a")
-	url, _ := startGateway(t, config{Backends: addrs(b)})
-	resp, err := http.Post(url+"/v1/process?x=1&debug&x=2", "application/json", strings.NewReader(`{"text":"a"}`))
+	url, _ := startGateway(t, config{Backends: addrs(b), AllowedOrigins: []string{"http://app.example"}})
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/process?x=1&debug&x=2", strings.NewReader(`{"text":"a"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "http://app.example")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp.Header.Get("Access-Control-Allow-Origin") != "http://app.example" {
+		t.Errorf("a browser could not read the refusal: %v", resp.Header)
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
