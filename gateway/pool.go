@@ -237,22 +237,15 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, errNoBackend
 		}
 		tried = append(tried, b)
-		out := req.Clone(req.Context())
-		out.URL.Scheme = "http"
-		out.URL.Host = b.addr
-		out.Host = b.addr
-		switch {
-		case req.GetBody != nil: // buffered: every attempt sends it whole
-			fresh, err := req.GetBody()
-			if err != nil {
-				return nil, err
-			}
-			out.Body = fresh
-		case body != nil:
-			out.Body = body
+		resp, err := p.send(req, body, b, l)
+		if err != nil && req.GetBody != nil && !isDialError(err) && req.Context().Err() == nil {
+			// The connection broke before any answer came (its worker died or closed
+			// it). The transport has dropped that connection, so this lane dials anew
+			// and the kernel hands the new connection to a live worker. The request is
+			// buffered and every TextService method is idempotent: send it once more.
+			b.failures.Add(1)
+			resp, err = p.send(req, body, b, l)
 		}
-		b.requests.Add(1)
-		resp, err := l.transport.RoundTrip(out)
 		if err == nil {
 			return resp, nil
 		}
@@ -261,9 +254,8 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		b.failures.Add(1)
 		if !isDialError(err) {
-			// The connection broke mid-call (its worker died or closed it). The
-			// transport has dropped it and dials anew for the next request, which the
-			// kernel hands to a live worker; the backend stays in rotation.
+			// The connection broke mid-call. It costs only this call: the transport
+			// dials anew for the next request, and the backend stays in rotation.
 			return nil, err
 		}
 		b.refuse(err.Error())
@@ -272,6 +264,27 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// send makes one attempt of req on lane l of backend b: a buffered body is sent
+// whole each time, a streamed one through its tracker.
+func (p *pool) send(req *http.Request, body *trackingBody, b *backend, l *lane) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	out.URL.Scheme = "http"
+	out.URL.Host = b.addr
+	out.Host = b.addr
+	switch {
+	case req.GetBody != nil:
+		fresh, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		out.Body = fresh
+	case body != nil:
+		out.Body = body
+	}
+	b.requests.Add(1)
+	return l.transport.RoundTrip(out)
 }
 
 func isDialError(err error) bool {

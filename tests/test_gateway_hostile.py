@@ -376,10 +376,12 @@ def test_sigkill_of_one_worker_costs_only_its_calls_in_flight(server_process_fac
         time.sleep(0.1)
     for thread in threads:
         thread.join()
+    [row] = gateway.backends().values()
+    # SIGTERM, so the supervisor stops its workers (the fixture's SIGKILL would orphan them).
+    server.terminate()
 
     assert not [e for e in errors if NO_HEALTHY_BACKEND in e], errors[:10]
     assert len(errors) <= callers, f"{len(errors)} calls failed, more than were in flight: {errors[:10]}"
     assert answered_after_kill > 20
     assert set(healthz) == {200}
-    [row] = gateway.backends().values()
     assert row["healthy"], row
