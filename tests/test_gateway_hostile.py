@@ -54,7 +54,7 @@ class Stack:
     gateway: GatewayProcess
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -332,7 +332,9 @@ def worker_pids(server: ServerProcess) -> list[int]:
     return [int(pid) for pid in pids]
 
 
-def test_sigkill_of_one_worker_costs_only_its_calls_in_flight(server_process_factory, gateway_factory) -> None:
+def test_sigkill_of_one_worker_costs_only_its_calls_in_flight(
+    server_process_factory: Callable[..., ServerProcess], gateway_factory: Callable[..., GatewayProcess]
+) -> None:
     # No rate limit, and calls that compute (skip_read): many calls are in flight when the worker dies.
     server = server_process_factory(workers=2, env={**KEYED_ENV, "AITEXT_RATE_LIMIT_PER_SECOND": "0"})
     gateway = gateway_factory([server.address])
@@ -370,7 +372,7 @@ def test_sigkill_of_one_worker_costs_only_its_calls_in_flight(server_process_fac
     time.sleep(1)
     os.kill(victim, signal.SIGKILL)
     killed.set()
-    healthz = []
+    healthz: list[int] = []
     while time.monotonic() < stop_at:
         healthz.append(httpx.get(f"{gateway.url}/healthz", timeout=5).status_code)
         time.sleep(0.1)
