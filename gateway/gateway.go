@@ -34,6 +34,7 @@ type config struct {
 type gateway struct {
 	pool    *pool
 	handler http.Handler
+	debug   http.Handler // /debug/*, served only on --debug-listen
 }
 
 func newGateway(cfg config) (*gateway, error) {
@@ -58,11 +59,14 @@ func newGateway(cfg config) (*gateway, error) {
 	})
 	transcoder, err := vanguard.NewTranscoder(
 		[]*vanguard.Service{vanguard.NewService(
-			aitextv1.TextService_ServiceDesc.ServiceName, proxy,
+			aitextv1.TextService_ServiceDesc.ServiceName, oneMessage(proxy, cfg.MaxMessageBytes),
 			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
-			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxMessageBytes, math.MaxUint32))), //nolint:gosec
+			vanguard.WithNoTargetCompression(),
+			vanguard.WithMaxMessageBufferBytes(uint32(min(cfg.MaxMessageBytes, math.MaxUint32))),
 		)},
+		vanguard.WithCodec(newJSONCodec),
+		vanguard.WithCompression(vanguard.CompressionGzip, newGzipCompressor, newGzipDecompressor),
 		// Health, reflection and any other gRPC service pass through untouched.
 		vanguard.WithUnknownHandler(grpcOnly(proxy)),
 	)
@@ -79,15 +83,22 @@ func newGateway(cfg config) (*gateway, error) {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /debug/backends", func(w http.ResponseWriter, _ *http.Request) {
+	withCORS := corsHandler(cfg.AllowedOrigins)
+	// Inside CORS, so that a browser can read the refusal of a query parameter.
+	mux.Handle("POST "+restBatchPath,
+		withCORS(refuseQueryParameters(restJSONByDefault(restBatchHandler(p, int64(cfg.MaxMessageBytes))))))
+	mux.Handle("/", withCORS(refuseQueryParameters(restJSONByDefault(transcoder))))
+
+	// /debug tells anyone who can reach it the backends' addresses and load. The
+	// gateway knows no API keys (the servers check them), so it is served on its own
+	// listen address, off unless --debug-listen is given.
+	debug := http.NewServeMux()
+	debug.HandleFunc("GET /debug/backends", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(p.status())
 	})
-	withCORS := corsHandler(cfg.AllowedOrigins)
-	mux.Handle("POST "+restBatchPath, withCORS(restJSONByDefault(restBatchHandler(p, int64(cfg.MaxMessageBytes)))))
-	mux.Handle("/", withCORS(restJSONByDefault(transcoder)))
 	p.start()
-	return &gateway{pool: p, handler: mux}, nil
+	return &gateway{pool: p, handler: cleanHeaders(mux), debug: debug}, nil
 }
 
 func (g *gateway) close() { g.pool.close() }
@@ -154,9 +165,18 @@ func writeProxyError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		slog.Warn("proxy error", "path", r.URL.Path, "err", err)
 	}
+	if cerr == nil {
+		cerr = connect.NewError(code, err)
+	}
+	writeGRPCError(w, cerr)
+}
+
+// writeGRPCError answers with a trailers-only gRPC response; vanguard turns it
+// into the client's protocol (and ignores it if it has already answered).
+func writeGRPCError(w http.ResponseWriter, err *connect.Error) {
 	w.Header().Set("Content-Type", "application/grpc")
-	w.Header().Set("Grpc-Status", strconv.Itoa(int(code)))
-	w.Header().Set("Grpc-Message", url.PathEscape("gateway: "+err.Error()))
+	w.Header().Set("Grpc-Status", strconv.Itoa(int(err.Code())))
+	w.Header().Set("Grpc-Message", url.PathEscape("gateway: "+err.Message()))
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/aitext/aitext/clients/go/aitextv1"
@@ -42,8 +44,9 @@ func TestMain(m *testing.M) {
 // itself as the model; the cache key echoes the auth metadata it received.
 type textServer struct {
 	aitextv1.UnimplementedTextServiceServer
-	name string
-	gate chan struct{} // ProcessBatch waits on it after each item but the last
+	name  string
+	gate  chan struct{} // ProcessBatch waits on it after each item but the last
+	delay time.Duration // Process takes this long
 }
 
 func (s *textServer) Process(ctx context.Context, req *aitextv1.ProcessRequest) (*aitextv1.ProcessResponse, error) {
@@ -52,6 +55,11 @@ func (s *textServer) Process(ctx context.Context, req *aitextv1.ProcessRequest) 
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "text", Description: "empty"}},
 		})
 		return nil, st.Err()
+	}
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	return &aitextv1.ProcessResponse{
@@ -65,7 +73,7 @@ func (s *textServer) Process(ctx context.Context, req *aitextv1.ProcessRequest) 
 func (s *textServer) ProcessBatch(req *aitextv1.ProcessBatchRequest, stream grpc.ServerStreamingServer[aitextv1.ProcessBatchResponse]) error {
 	for i, r := range req.GetRequests() {
 		resp, err := s.Process(stream.Context(), r)
-		item := &aitextv1.ProcessBatchResponse{Index: uint32(i)} //nolint:gosec
+		item := &aitextv1.ProcessBatchResponse{Index: uint32(i)}
 		if err != nil {
 			item.Outcome = &aitextv1.ProcessBatchResponse_Error{Error: status.Convert(err).Proto()}
 		} else {
@@ -91,6 +99,7 @@ type testBackend struct {
 	health *health.Server
 	server *grpc.Server
 	text   *textServer
+	calls  atomic.Int64 // every call that reached the backend, counted at its headers
 }
 
 func startBackend(t *testing.T, name string) *testBackend {
@@ -99,12 +108,22 @@ func startBackend(t *testing.T, name string) *testBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveBackend(t, ln, name)
+}
+
+func serveBackend(t *testing.T, ln net.Listener, name string) *testBackend {
+	t.Helper()
 	b := &testBackend{
 		addr:   ln.Addr().String(),
 		health: health.NewServer(),
-		server: grpc.NewServer(),
 		text:   &textServer{name: name, gate: make(chan struct{})},
 	}
+	b.server = grpc.NewServer(grpc.InTapHandle(func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if strings.HasPrefix(info.FullMethodName, "/aitext.v1.TextService/") {
+			b.calls.Add(1)
+		}
+		return ctx, nil
+	}))
 	aitextv1.RegisterTextServiceServer(b.server, b.text)
 	healthpb.RegisterHealthServer(b.server, b.health)
 	go func() { _ = b.server.Serve(ln) }()
@@ -112,8 +131,9 @@ func startBackend(t *testing.T, name string) *testBackend {
 	return b
 }
 
-// startGateway serves a gateway on a free port the way main does and returns its base URL.
-func startGateway(t *testing.T, cfg config) (string, *gateway) {
+// startGateway serves a gateway the way main does, on a free port and its /debug
+// on another (as --debug-listen does), and returns both base URLs.
+func startGateway(t *testing.T, cfg config) (url, debugURL string) {
 	t.Helper()
 	if cfg.HealthInterval == 0 {
 		cfg.HealthInterval = 100 * time.Millisecond
@@ -122,20 +142,27 @@ func startGateway(t *testing.T, cfg config) (string, *gateway) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{Handler: gw.handler, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	debugSrv := &http.Server{Handler: gw.debug, ReadHeaderTimeout: 5 * time.Second}
 	t.Cleanup(func() {
 		_ = srv.Close()
+		_ = debugSrv.Close()
 		gw.close()
 	})
-	return "http://" + ln.Addr().String(), gw
+	return serve(t, srv), serve(t, debugSrv)
+}
+
+func serve(t *testing.T, srv *http.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String()
 }
 
 func addrs(backends ...*testBackend) []string {
@@ -279,7 +306,7 @@ func checkItem(t *testing.T, protocol string, i int, item *aitextv1.ProcessBatch
 	t.Helper()
 	want := []string{"ONE", "", "THREE"}[i]
 	switch {
-	case item.GetIndex() != uint32(i): //nolint:gosec
+	case item.GetIndex() != uint32(i):
 		t.Errorf("%s: item %d has index %d", protocol, i, item.GetIndex())
 	case i == 1 && codes.Code(item.GetError().GetCode()) != codes.InvalidArgument:
 		t.Errorf("%s: item 1: want an InvalidArgument error, got %v", protocol, item)
@@ -369,9 +396,9 @@ func TestProcessBatchStreamsItemByItemOverEveryProtocol(t *testing.T) {
 	})
 }
 
-func backendStatuses(t *testing.T, url string) map[string]backendStatus {
+func backendStatuses(t *testing.T, debugURL string) map[string]backendStatus {
 	t.Helper()
-	resp, err := http.Get(url + "/debug/backends")
+	resp, err := http.Get(debugURL + "/debug/backends")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,10 +414,10 @@ func backendStatuses(t *testing.T, url string) map[string]backendStatus {
 	return out
 }
 
-func waitHealthy(t *testing.T, url, addr string, healthy bool) {
+func waitHealthy(t *testing.T, debugURL, addr string, healthy bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for backendStatuses(t, url)[addr].Healthy != healthy {
+	for backendStatuses(t, debugURL)[addr].Healthy != healthy {
 		if time.Now().After(deadline) {
 			t.Fatalf("backend %s never became healthy=%v", addr, healthy)
 		}
@@ -414,20 +441,20 @@ func models(t *testing.T, client aitextv1.TextServiceClient, n int) map[string]i
 
 func TestBackendFailingItsHealthCheckIsSkippedUntilItRecovers(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
-	url, _ := startGateway(t, config{Backends: addrs(a, b)})
+	url, debug := startGateway(t, config{Backends: addrs(a, b)})
 	client := grpcClient(t, url)
 	if seen := models(t, client, 10); seen["a"] != 5 || seen["b"] != 5 {
 		t.Errorf("round-robin over two healthy backends: %v", seen)
 	}
 
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	waitHealthy(t, url, a.addr, false)
+	waitHealthy(t, debug, a.addr, false)
 	if seen := models(t, client, 10); seen["b"] != 10 {
 		t.Errorf("with a not serving: %v", seen)
 	}
 
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	waitHealthy(t, url, a.addr, true)
+	waitHealthy(t, debug, a.addr, true)
 	if seen := models(t, client, 10); seen["a"] != 5 || seen["b"] != 5 {
 		t.Errorf("after a recovered: %v", seen)
 	}
@@ -436,7 +463,7 @@ func TestBackendFailingItsHealthCheckIsSkippedUntilItRecovers(t *testing.T) {
 func TestUnreachableBackendIsSkippedAtOnce(t *testing.T) {
 	a, b := startBackend(t, "a"), startBackend(t, "b")
 	// A check period far longer than the test: only the connection error can mark a down.
-	url, _ := startGateway(t, config{Backends: addrs(a, b), HealthInterval: time.Minute})
+	url, debug := startGateway(t, config{Backends: addrs(a, b), HealthInterval: time.Minute})
 	client := grpcClient(t, url)
 	models(t, client, 4)
 
@@ -445,14 +472,14 @@ func TestUnreachableBackendIsSkippedAtOnce(t *testing.T) {
 	if seen := models(t, client, 10); seen["b"] != 10 {
 		t.Errorf("with a stopped: %v", seen)
 	}
-	if backendStatuses(t, url)[a.addr].Healthy {
+	if backendStatuses(t, debug)[a.addr].Healthy {
 		t.Error("a is still listed healthy")
 	}
 }
 
 func TestHealthzFailsWhenNoBackendIsHealthy(t *testing.T) {
 	a := startBackend(t, "a")
-	url, _ := startGateway(t, config{Backends: addrs(a)})
+	url, debug := startGateway(t, config{Backends: addrs(a)})
 	get := func() int {
 		resp, err := http.Get(url + "/healthz")
 		if err != nil {
@@ -465,7 +492,7 @@ func TestHealthzFailsWhenNoBackendIsHealthy(t *testing.T) {
 		t.Errorf("healthy: %d", code)
 	}
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	waitHealthy(t, url, a.addr, false)
+	waitHealthy(t, debug, a.addr, false)
 	if code := get(); code != http.StatusServiceUnavailable {
 		t.Errorf("unhealthy: %d", code)
 	}
@@ -534,7 +561,7 @@ func TestCORSAllowsConfiguredOriginsWithGRPCWebHeaders(t *testing.T) {
 
 func TestRequestsOverTheMessageLimitAreRefused(t *testing.T) {
 	b := startBackend(t, "a")
-	url, _ := startGateway(t, config{Backends: addrs(b), MaxMessageBytes: 1024})
+	url, debug := startGateway(t, config{Backends: addrs(b), MaxMessageBytes: 1024})
 	big := `{"text":"` + strings.Repeat("x", 4096) + `"}`
 	for _, path := range []string{"/v1/process", "/v1/process:batch"} {
 		body := big
@@ -551,7 +578,7 @@ func TestRequestsOverTheMessageLimitAreRefused(t *testing.T) {
 			t.Errorf("%s: a 4 KiB body over a 1 KiB limit: status %d, %s", path, resp.StatusCode, raw)
 		}
 	}
-	if !backendStatuses(t, url)[b.addr].Healthy {
+	if !backendStatuses(t, debug)[b.addr].Healthy {
 		t.Error("a client's oversized request marked the backend down")
 	}
 }

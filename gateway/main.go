@@ -34,6 +34,8 @@ func run(args []string) error {
 	interval := fs.Duration("health-interval", time.Second, "period of the grpc.health.v1 checks of each backend")
 	conns := fs.Int("conns-per-backend", 4, "HTTP/2 connections per backend, spread over its SO_REUSEPORT workers")
 	maxMessage := fs.Int("max-message-bytes", 64<<20, "largest request message the gateway buffers to transcode")
+	debugListen := fs.String("debug-listen", os.Getenv("AITEXT_GATEWAY_DEBUG_LISTEN"),
+		"address to serve /debug/* on, such as 127.0.0.1:8081 (env AITEXT_GATEWAY_DEBUG_LISTEN; empty: not served)")
 	probe := fs.String("probe", "", "GET this URL, exit 0 on 200 and 1 otherwise (container healthcheck; no shell needed)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,12 +64,23 @@ func run(args []string) error {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // native gRPC over h2c
 	srv := &http.Server{Handler: gw.handler, Protocols: &protocols, ReadHeaderTimeout: 10 * time.Second}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	if *debugListen != "" {
+		debugLn, err := net.Listen("tcp", *debugListen)
+		if err != nil {
+			return err
+		}
+		debugSrv := &http.Server{Handler: gw.debug, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, debugSrv)
+		fmt.Printf("gateway debug listening on %s\n", debugLn.Addr())
+		go func() { errc <- debugSrv.Serve(debugLn) }()
+	}
 	// The bound address on stdout lets scripts and tests use --listen 127.0.0.1:0.
 	fmt.Printf("gateway listening on %s, backends %s\n", ln.Addr(), strings.Join(cfg.Backends, ","))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -76,8 +89,10 @@ func run(args []string) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
 	}
 	return nil
 }

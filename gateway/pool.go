@@ -12,9 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
+	"connectrpc.com/connect"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -22,37 +20,76 @@ import (
 var errNoBackend = errors.New("no healthy backend")
 
 // backend is one server address. Its workers share the port with SO_REUSEPORT, so
-// requests are spread over several connections to let the kernel spread them over
-// the workers.
+// the gateway keeps several lanes (HTTP/2 transports, each with its own connection)
+// to let the kernel spread them over the workers. Each lane is health-checked over
+// its own connection: a dead or draining worker takes out only the lanes connected
+// to it, never the address.
 type backend struct {
-	addr       string
-	transports []*http.Transport
-	next       atomic.Uint64
-	healthy    atomic.Bool
-	requests   atomic.Uint64
-	failures   atomic.Uint64
-	health     healthpb.HealthClient
-	conn       *grpc.ClientConn
+	addr     string
+	lanes    []*lane
+	next     atomic.Uint64
+	requests atomic.Uint64
+	failures atomic.Uint64
 }
 
-func (b *backend) transport() *http.Transport {
-	return b.transports[b.next.Add(1)%uint64(len(b.transports))]
+// lane is one HTTP/2 transport to a backend and the health of the worker its
+// connection reached.
+type lane struct {
+	transport *http.Transport
+	health    *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
+	healthy   atomic.Bool
 }
 
-func (b *backend) setHealthy(healthy bool, reason string) {
-	if b.healthy.Swap(healthy) != healthy {
-		if healthy {
-			slog.Info("backend up", "backend", b.addr)
-		} else {
-			slog.Warn("backend down", "backend", b.addr, "reason", reason)
+// pickLane returns the next healthy lane, round-robin, or nil.
+func (b *backend) pickLane() *lane {
+	n := uint64(len(b.lanes))
+	start := b.next.Add(1)
+	for i := range n {
+		if l := b.lanes[(start+i)%n]; l.healthy.Load() {
+			return l
 		}
+	}
+	return nil
+}
+
+func (b *backend) healthyLanes() int {
+	count := 0
+	for _, l := range b.lanes {
+		if l.healthy.Load() {
+			count++
+		}
+	}
+	return count
+}
+
+// setLane records one lane's health and logs when the backend as a whole goes up or down.
+func (b *backend) setLane(l *lane, healthy bool, reason string) {
+	before := b.healthyLanes() > 0
+	if l.healthy.Swap(healthy) == healthy {
+		return
+	}
+	switch after := b.healthyLanes() > 0; {
+	case after && !before:
+		slog.Info("backend up", "backend", b.addr)
+	case before && !after:
+		slog.Warn("backend down", "backend", b.addr, "reason", reason)
+	}
+}
+
+// refuse takes the whole address out of rotation: a fresh dial failed, so no
+// worker accepts connections on the port. Health checks bring it back.
+func (b *backend) refuse(reason string) {
+	for _, l := range b.lanes {
+		b.setLane(l, false, reason)
 	}
 }
 
 // pool is an http.RoundTripper that sends each request to the next healthy backend,
-// round-robin, over cleartext HTTP/2. A backend is skipped from the moment a
-// connection to it fails or its grpc.health.v1 check stops answering SERVING, and
-// is used again once the check answers SERVING.
+// round-robin, over cleartext HTTP/2. Only the backend can count against itself:
+// a refused dial takes its address out of rotation at once, and a failing
+// grpc.health.v1 check (asked again over a fresh connection) takes out the lane it
+// ran on. A connection that breaks mid-call costs only the calls on it; the
+// transport dials anew for the next request.
 type pool struct {
 	backends []*backend
 	next     atomic.Uint64
@@ -70,21 +107,17 @@ func newPool(addrs []string, connsPerBackend int, interval time.Duration) (*pool
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return nil, fmt.Errorf("backend %q: want host:port: %w", addr, err)
 		}
-		conn, err := grpc.NewClient(addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			// Reconnect quickly: a restarted backend must be noticed within a few checks.
-			grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, MaxDelay: interval},
-				MinConnectTimeout: interval,
-			}))
-		if err != nil {
-			return nil, fmt.Errorf("backend %q: %w", addr, err)
-		}
-		b := &backend{addr: addr, conn: conn, health: healthpb.NewHealthClient(conn)}
+		b := &backend{addr: addr}
 		for range max(connsPerBackend, 1) {
-			b.transports = append(b.transports, newH2CTransport())
+			transport := newH2CTransport()
+			l := &lane{
+				transport: transport,
+				health: connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](
+					&http.Client{Transport: transport}, "http://"+addr+"/grpc.health.v1.Health/Check", connect.WithGRPC()),
+			}
+			l.healthy.Store(true) // until the first check says otherwise
+			b.lanes = append(b.lanes, l)
 		}
-		b.healthy.Store(true) // until the first check says otherwise
 		p.backends = append(p.backends, b)
 	}
 	return p, nil
@@ -101,41 +134,57 @@ func newH2CTransport() *http.Transport {
 	}
 }
 
-// start runs the periodic health checks until close.
+// start runs the periodic health checks of every lane until close.
 func (p *pool) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
 	for _, b := range p.backends {
-		p.done.Add(1)
-		go func() {
-			defer p.done.Done()
-			ticker := time.NewTicker(p.interval)
-			defer ticker.Stop()
-			for {
-				p.check(ctx, b)
-				select {
-				case <-ctx.Done():
-					return
-				case <-ticker.C:
+		for _, l := range b.lanes {
+			p.done.Add(1)
+			go func() {
+				defer p.done.Done()
+				ticker := time.NewTicker(p.interval)
+				defer ticker.Stop()
+				for {
+					p.check(ctx, b, l)
+					select {
+					case <-ctx.Done():
+						return
+					case <-ticker.C:
+					}
 				}
-			}
-		}()
+			}()
+		}
 	}
 }
 
-func (p *pool) check(ctx context.Context, b *backend) {
+// check asks the worker behind one lane for its health. A failed answer may come
+// from a connection whose worker just died; the lane is marked down only if the
+// check fails again over a fresh connection.
+func (p *pool) check(ctx context.Context, b *backend, l *lane) {
 	ctx, cancel := context.WithTimeout(ctx, p.interval)
 	defer cancel()
-	resp, err := b.health.Check(ctx, &healthpb.HealthCheckRequest{})
-	switch {
-	case ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled):
+	reason := p.ask(ctx, l)
+	if reason != "" && ctx.Err() == nil {
+		l.transport.CloseIdleConnections()
+		reason = p.ask(ctx, l)
+	}
+	if errors.Is(context.Cause(ctx), context.Canceled) {
 		return // shutting down
+	}
+	b.setLane(l, reason == "", reason)
+}
+
+// ask returns why the lane's worker is not serving, or "" when it is.
+func (p *pool) ask(ctx context.Context, l *lane) string {
+	resp, err := l.health.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{}))
+	switch {
 	case err != nil:
-		b.setHealthy(false, err.Error())
-	case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
-		b.setHealthy(false, resp.GetStatus().String())
+		return err.Error()
+	case resp.Msg.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+		return resp.Msg.GetStatus().String()
 	default:
-		b.setHealthy(true, "")
+		return ""
 	}
 }
 
@@ -145,24 +194,26 @@ func (p *pool) close() {
 	}
 	p.done.Wait()
 	for _, b := range p.backends {
-		_ = b.conn.Close()
-		for _, t := range b.transports {
-			t.CloseIdleConnections()
+		for _, l := range b.lanes {
+			l.transport.CloseIdleConnections()
 		}
 	}
 }
 
-// pick returns the next healthy backend not in tried, or nil.
-func (p *pool) pick(tried []*backend) *backend {
+// pick returns the next backend with a healthy lane not in tried, and that lane; or nils.
+func (p *pool) pick(tried []*backend) (*backend, *lane) {
 	n := len(p.backends)
 	start := int(p.next.Add(1) % uint64(n))
 	for i := range n {
 		b := p.backends[(start+i)%n]
-		if b.healthy.Load() && !contains(tried, b) {
-			return b
+		if contains(tried, b) {
+			continue
+		}
+		if l := b.pickLane(); l != nil {
+			return b, l
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func contains(list []*backend, b *backend) bool {
@@ -176,25 +227,25 @@ func contains(list []*backend, b *backend) bool {
 
 func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body *trackingBody
-	if req.Body != nil && req.Body != http.NoBody {
+	if req.GetBody == nil && req.Body != nil && req.Body != http.NoBody {
 		body = &trackingBody{r: req.Body}
 	}
 	var tried []*backend
 	for {
-		b := p.pick(tried)
+		b, l := p.pick(tried)
 		if b == nil {
 			return nil, errNoBackend
 		}
 		tried = append(tried, b)
-		out := req.Clone(req.Context())
-		out.URL.Scheme = "http"
-		out.URL.Host = b.addr
-		out.Host = b.addr
-		if body != nil {
-			out.Body = body
+		resp, err := p.send(req, body, b, l)
+		if err != nil && req.GetBody != nil && !isDialError(err) && req.Context().Err() == nil {
+			// The connection broke before any answer came (its worker died or closed
+			// it). The transport has dropped that connection, so this lane dials anew
+			// and the kernel hands the new connection to a live worker. The request is
+			// buffered and every TextService method is idempotent: send it once more.
+			b.failures.Add(1)
+			resp, err = p.send(req, body, b, l)
 		}
-		b.requests.Add(1)
-		resp, err := b.transport().RoundTrip(out)
 		if err == nil {
 			return resp, nil
 		}
@@ -202,12 +253,38 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err // the client's doing, not the backend's
 		}
 		b.failures.Add(1)
-		b.setHealthy(false, err.Error())
+		if !isDialError(err) {
+			// The connection broke mid-call. It costs only this call: the transport
+			// dials anew for the next request, and the backend stays in rotation.
+			return nil, err
+		}
+		b.refuse(err.Error())
 		// The request can go to another backend only if this one never saw it.
-		if !isDialError(err) || (body != nil && body.read.Load()) {
+		if body != nil && body.read.Load() {
 			return nil, err
 		}
 	}
+}
+
+// send makes one attempt of req on lane l of backend b: a buffered body is sent
+// whole each time, a streamed one through its tracker.
+func (p *pool) send(req *http.Request, body *trackingBody, b *backend, l *lane) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	out.URL.Scheme = "http"
+	out.URL.Host = b.addr
+	out.Host = b.addr
+	switch {
+	case req.GetBody != nil:
+		fresh, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		out.Body = fresh
+	case body != nil:
+		out.Body = body
+	}
+	b.requests.Add(1)
+	return l.transport.RoundTrip(out)
 }
 
 func isDialError(err error) bool {
@@ -215,9 +292,9 @@ func isDialError(err error) bool {
 	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
-// trackingBody lets a request be retried on another backend when the first one
-// could not be reached: it records whether any byte was consumed, and leaves
-// closing the original body to the server that owns it.
+// trackingBody lets a streamed request be retried on another backend when the
+// first one could not be reached: it records whether any byte was consumed, and
+// leaves closing the original body to the server that owns it.
 type trackingBody struct {
 	r       io.Reader
 	read    atomic.Bool
@@ -241,23 +318,26 @@ func (t *trackingBody) Close() error { return nil }
 
 // backendStatus is one row of /debug/backends.
 type backendStatus struct {
-	Address  string `json:"address"`
-	Healthy  bool   `json:"healthy"`
-	Requests uint64 `json:"requests"`
-	Failures uint64 `json:"failures"`
+	Address            string `json:"address"`
+	Healthy            bool   `json:"healthy"`
+	Requests           uint64 `json:"requests"`
+	Failures           uint64 `json:"failures"`
+	Connections        int    `json:"connections"`
+	HealthyConnections int    `json:"healthy_connections"`
 }
 
 func (p *pool) status() []backendStatus {
 	rows := make([]backendStatus, 0, len(p.backends))
 	for _, b := range p.backends {
-		rows = append(rows, backendStatus{b.addr, b.healthy.Load(), b.requests.Load(), b.failures.Load()})
+		healthy := b.healthyLanes()
+		rows = append(rows, backendStatus{b.addr, healthy > 0, b.requests.Load(), b.failures.Load(), len(b.lanes), healthy})
 	}
 	return rows
 }
 
 func (p *pool) anyHealthy() bool {
 	for _, b := range p.backends {
-		if b.healthy.Load() {
+		if b.healthyLanes() > 0 {
 			return true
 		}
 	}

@@ -95,7 +95,7 @@ func toStatus(err error) *status.Status {
 	if !errors.As(err, &cerr) {
 		cerr = connect.NewError(connect.CodeUnknown, err)
 	}
-	st := &status.Status{Code: int32(cerr.Code()), Message: cerr.Message()} //nolint:gosec // codes are 0..16
+	st := &status.Status{Code: int32(cerr.Code()), Message: cerr.Message()}
 	for _, d := range cerr.Details() {
 		st.Details = append(st.Details, &anypb.Any{TypeUrl: "type.googleapis.com/" + d.Type(), Value: d.Bytes()})
 	}
@@ -109,7 +109,7 @@ func writeRESTError(w http.ResponseWriter, err error) {
 		body = []byte(`{"code":13,"message":"cannot encode error"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpStatusFromCode(connect.Code(st.GetCode()))) //nolint:gosec
+	w.WriteHeader(httpStatusFromCode(connect.Code(st.GetCode())))
 	_, _ = w.Write(body)
 }
 
