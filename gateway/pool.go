@@ -38,7 +38,15 @@ type lane struct {
 	transport *http.Transport
 	health    *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
 	healthy   atomic.Bool
+	// failedChecks counts the checks in a row that found the worker not serving.
+	failedChecks atomic.Int32
 }
+
+// checksToMarkDown is how many failed checks in a row take a lane out of rotation. One
+// check that times out says the worker was slow once (a long computation, a loaded
+// machine), not that it is gone; a worker that is gone refuses the dial, which takes
+// the backend out at once (refuse).
+const checksToMarkDown = 2
 
 // pickLane returns the next healthy lane, round-robin, or nil.
 func (b *backend) pickLane() *lane {
@@ -171,6 +179,11 @@ func (p *pool) check(ctx context.Context, b *backend, l *lane) {
 	}
 	if errors.Is(context.Cause(ctx), context.Canceled) {
 		return // shutting down
+	}
+	if reason == "" {
+		l.failedChecks.Store(0)
+	} else if l.failedChecks.Add(1) < checksToMarkDown {
+		return
 	}
 	b.setLane(l, reason == "", reason)
 }
