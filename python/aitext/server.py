@@ -24,12 +24,12 @@ import grpc
 import prometheus_client
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from aitext.cache import ResponseCache, build_cache
 from aitext.config import Settings
 from aitext.pipeline import Pipeline
 from aitext.processing.processor import build_processor
+from aitext.reflection import enable_server_reflection
 from aitext.security.setup import build_access, server_credentials
 from aitext.service import TextService
 from aitext.v1 import aitext_pb2 as pb
@@ -130,9 +130,7 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
+    enable_server_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 
     address = address or f"{settings.host}:{settings.port}"
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
