@@ -101,6 +101,16 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 1),
+        # Keepalive, agreed with the gateway, Envoy and the Go client (README, "Keepalive"): accept a
+        # client's ping every 10 s, calls or none (grpc's default, one per 5 min, dropped the
+        # gateway's connections mid-call), and ping idle peers every 60 s to find dead ones. The
+        # name is GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS's; a wrong one is ignored.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.max_pings_without_data", 0),
     ]
     access = build_access(settings)
     credentials = server_credentials(settings)
