@@ -138,7 +138,9 @@ func newH2CTransport() *http.Transport {
 		Protocols:       &protocols,
 		DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		IdleConnTimeout: 90 * time.Second,
-		HTTP2:           &http.HTTP2Config{PingTimeout: 5 * time.Second, SendPingTimeout: 15 * time.Second},
+		// A ping after 30 s without a frame: the server accepts one every 10 s (README, "Keepalive");
+		// pinging faster than it allows got the connection dropped mid-call at +60 s.
+		HTTP2: &http.HTTP2Config{PingTimeout: 10 * time.Second, SendPingTimeout: 30 * time.Second},
 	}
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Go code and deployment files: the gateway (vet, tests), then
-# deploy/envoy/envoy.yaml against Envoy's v3 API and docker-compose.yml against the
-# Compose Specification (deploy/validate; Docker and Envoy need not be installed).
+# deploy/envoy/envoy.yaml against Envoy's v3 API, docker-compose.yml against the
+# Compose Specification and deploy/k8s against the Kubernetes API types (deploy/validate;
+# Docker, Envoy, kubectl and a cluster need not be installed).
 # Needs Go; modules come from the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,4 @@ for module in gateway deploy/validate; do  # clients/go: scripts/check-clients.s
 done
 
 echo "--- deployment files"
-(cd deploy/validate && go run . envoy ../envoy/envoy.yaml && go run . compose ../../docker-compose.yml)
+(cd deploy/validate && go run . envoy ../envoy/envoy.yaml && go run . compose ../../docker-compose.yml && go run . k8s ../k8s)

@@ -24,3 +24,5 @@ fi
 # Go tools, built from the Go module proxy into GOBIN (default ~/go/bin).
 gobin=$(go env GOPATH)/bin
 [[ -x $gobin/grpcurl ]] || go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+# ghz: the gRPC load tester; tests/test_reflection.py calls through it by server reflection.
+[[ -x $gobin/ghz ]] || go install github.com/bojand/ghz/cmd/ghz@v0.121.0

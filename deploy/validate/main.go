@@ -2,6 +2,7 @@
 //
 //	validate envoy deploy/envoy/envoy.yaml
 //	validate compose docker-compose.yml
+//	validate k8s deploy/k8s
 package main
 
 import (
@@ -11,12 +12,12 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: validate envoy|compose FILE...")
+		fmt.Fprintln(os.Stderr, "usage: validate envoy|compose|k8s FILE-OR-DIR...")
 		os.Exit(2)
 	}
-	check := map[string]func(string) error{"envoy": validateEnvoy, "compose": validateCompose}[os.Args[1]]
+	check := map[string]func(string) error{"envoy": validateEnvoy, "compose": validateCompose, "k8s": validateK8s}[os.Args[1]]
 	if check == nil {
-		fmt.Fprintf(os.Stderr, "validate: unknown kind %q (want envoy or compose)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "validate: unknown kind %q (want envoy, compose or k8s)\n", os.Args[1])
 		os.Exit(2)
 	}
 	failed := false

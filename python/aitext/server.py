@@ -24,12 +24,12 @@ import grpc
 import prometheus_client
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from aitext.cache import ResponseCache, build_cache
 from aitext.config import Settings
 from aitext.pipeline import Pipeline
 from aitext.processing.processor import build_processor
+from aitext.reflection import enable_server_reflection
 from aitext.security.setup import build_access, server_credentials
 from aitext.service import TextService
 from aitext.v1 import aitext_pb2 as pb
@@ -101,6 +101,16 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 1),
+        # Keepalive, agreed with the gateway, Envoy and the Go client (README, "Keepalive"): accept a
+        # client's ping every 10 s, calls or none (grpc's default, one per 5 min, dropped the
+        # gateway's connections mid-call), and ping idle peers every 60 s to find dead ones. The
+        # name is GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS's; a wrong one is ignored.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.max_pings_without_data", 0),
     ]
     access = build_access(settings)
     credentials = server_credentials(settings)
@@ -130,9 +140,7 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
+    enable_server_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 
     address = address or f"{settings.host}:{settings.port}"
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)

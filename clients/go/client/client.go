@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/aitext/aitext/clients/go/aitextv1"
@@ -40,6 +41,11 @@ const ServiceConfig = `{
     }
   }]
 }`
+
+// Keepalive pings the server after 30 s without a frame, calls or none, so a
+// dead connection is noticed during a long call. The server accepts a ping
+// every 10 s (README, "Keepalive"); pinging faster gets the connection dropped.
+var Keepalive = keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}
 
 // Client is a TextServiceClient that owns its connection.
 type Client struct {
@@ -92,6 +98,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	dialOptions := []grpc.DialOption{
 		grpc.WithTransportCredentials(cfg.creds),
 		grpc.WithDefaultServiceConfig(ServiceConfig),
+		grpc.WithKeepaliveParams(Keepalive),
 		grpc.WithChainUnaryInterceptor(unaryDefaults(cfg.apiKey, cfg.timeout)),
 		grpc.WithChainStreamInterceptor(streamDefaults(cfg.apiKey, cfg.timeout)),
 	}
