@@ -21,8 +21,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from aitext import offload
+from aitext.admission import AdmissionInterceptor
 from aitext.cache import build_cache
 from aitext.config import Settings
+from aitext.lifeline import end_with_parent
 from aitext.pipeline import Pipeline
 from aitext.processing import build_processor
 from aitext.security.setup import build_access, server_credentials
@@ -43,12 +46,14 @@ class RunningServer:
     port: int
     health: HealthServicer
     cache: object
+    admission: AdmissionInterceptor
 
     async def stop(self, grace: float | None) -> None:
         """Health goes NOT_SERVING first, so balancers stop sending before in-flight calls drain."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.cache.close()
+        await offload.shutdown()
 
 
 def _refusing_undecodable(behaviour, streaming: bool):
@@ -96,12 +101,16 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 1),
+        ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
     ]
     access = build_access(settings)
     credentials = server_credentials(settings)
-    server = grpc.aio.server(
-        options=options, interceptors=(access,), maximum_concurrent_rpcs=settings.max_concurrent_rpcs
-    )
+    # No maximum_concurrent_rpcs: grpc counts a call from its headers, so silent streams without a
+    # key would hold every slot. The admission interceptor counts calls from their request instead,
+    # after the access interceptor has checked the key (aitext.admission).
+    admission = AdmissionInterceptor(settings)
+    server = grpc.aio.server(options=options, interceptors=(access, admission))
+    offload.configure(settings.offload_processes, settings.offload_min_chars)
 
     health = HealthServicer()
     for name in ("", SERVICE_NAME, CACHE_HEALTH_NAME):
@@ -132,17 +141,18 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     address = address or f"{settings.host}:{settings.port}"
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()
-    return RunningServer(server, port, health, cache)
+    return RunningServer(server, port, health, cache, admission)
 
 
 def _start_metrics(settings: Settings, worker_index: int) -> None:
     if not settings.metrics_port:
         return
     port = settings.metrics_port + worker_index  # one /metrics per worker process
+    host = (settings.metrics_host or settings.host).strip("[]")  # "[::]" is how grpc spells "::"
     try:
-        prometheus_client.start_http_server(port)
+        prometheus_client.start_http_server(port, addr=host)
     except OSError as exc:
-        log.error("metrics port %d unavailable (%s); serving without /metrics", port, exc)
+        log.error("metrics address %s:%d unavailable (%s); serving without /metrics", host, port, exc)
 
 
 async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | None, ready=None) -> None:
@@ -166,7 +176,11 @@ async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | N
     await running.stop(settings.grace_seconds)
 
 
-def _worker_main(settings_data: dict, worker_index: int, ready) -> None:
+def _worker_main(settings_data: dict, worker_index: int, ready, supervisor_pid: int) -> None:
+    # SIGTERM when the supervisor dies, however it dies: the worker drains and exits rather than
+    # serve on beside a restarted supervisor's workers. (The kernel sends it when the supervisor's
+    # thread that started this process exits: the main thread, which starts every worker.)
+    end_with_parent(supervisor_pid, signal.SIGTERM)
     configure_logging()
     asyncio.run(_serve_one(Settings(**settings_data), worker_index, None, ready))
 
@@ -197,7 +211,9 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
 
     def start(index: int):
         ready = context.Event()
-        process = context.Process(target=_worker_main, args=(data, index, ready), name=f"aitext-worker-{index}")
+        process = context.Process(
+            target=_worker_main, args=(data, index, ready, os.getpid()), name=f"aitext-worker-{index}"
+        )
         process.start()
         return process, ready
 

@@ -19,7 +19,9 @@ from typing import Any
 
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.usage import RequestUsage
 
+from aitext import offload
 from aitext.processing import prompts
 
 # Bump when an algorithm below changes what it returns: it feeds the prompt version, hence the cache key.
@@ -960,5 +962,15 @@ def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[ToolCallPart(tool_name=tool.name, args=args)])
 
 
+async def respond_off_the_loop(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """`respond`, with the computation in the offload pool when the text is long (the loop keeps serving)."""
+    operation, options, question, document = prompts.parse_user_message(_last_user_prompt(messages))
+    (tool,) = info.output_tools
+    args = await offload.run(compute, operation, options, question, document, size=len(document))
+    # Given a usage, pydantic-ai does not estimate one: a regex split of the whole prompt, on the loop.
+    usage = RequestUsage(input_tokens=len(document) // 4 + 1, output_tokens=1)
+    return ModelResponse(parts=[ToolCallPart(tool_name=tool.name, args=args)], usage=usage)
+
+
 def local_model() -> FunctionModel:
-    return FunctionModel(respond, model_name="local")
+    return FunctionModel(respond_off_the_loop, model_name="local")

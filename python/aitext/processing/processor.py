@@ -21,6 +21,7 @@ from tenacity import (
     wait_random,
 )
 
+from aitext import offload
 from aitext.config import Settings
 from aitext.operations import BY_NAME
 from aitext.processing import local, prompts, safety
@@ -95,7 +96,7 @@ class Processor:
         if agent is None:
             raise ValueError(f"unknown operation {operation!r}")
         options = BY_NAME[operation].effective_options(options)
-        document, found = safety.prepare_user_text(text)
+        document, found = await offload.run(safety.prepare_user_text, text, size=len(text))
         shown_question = ""
         if operation == "qa":
             shown_question, in_question = safety.prepare_user_text(question)
