@@ -127,7 +127,7 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         unary_behaviour = handler.unary_unary
-        if unary_behaviour is None or not inspect.iscoroutinefunction(behaviour):
+        if unary_behaviour is None or not inspect.iscoroutinefunction(unary_behaviour):
             return handler
         return grpc.stream_unary_rpc_method_handler(
             self._unary(unary_behaviour, gate),
@@ -198,7 +198,7 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
             error = "undecodable", _invalid("the request is not a valid protobuf message")
         else:
             if request is grpc.aio.EOF:
-                error = "no_request", _invalid("the call carried no request message")
+                error = "no_request", _invalid("the call ended without a complete request message")
             elif extra is not grpc.aio.EOF:
                 error = "extra_message", _invalid("a unary call carries exactly one request message; this had more")
         if error is not None:

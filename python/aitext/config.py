@@ -42,7 +42,11 @@ class Settings(BaseSettings):
         description="Health/Watch streams one worker keeps open (they need no key); more get RESOURCE_EXHAUSTED.",
     )
     max_streams_per_connection: int = Field(
-        100, ge=1, description="Concurrent HTTP/2 streams one client connection may open (grpc.max_concurrent_streams)."
+        1024,
+        ge=1,
+        description="Concurrent HTTP/2 streams one client connection may open (grpc.max_concurrent_streams); "
+        "a client at the limit sees some calls refused (REFUSED_STREAM, so UNAVAILABLE), so keep it well "
+        "above any client's concurrency.",
     )
     request_timeout_seconds: float = Field(
         10.0,
