@@ -71,6 +71,12 @@ async def run(fn: Callable[[*Ts], R], *args: *Ts, size: int | None = None) -> R:
         raise OffloadFailed(f"a compute process died running {getattr(fn, '__name__', fn)!r}") from exc
 
 
+async def warm() -> None:
+    """Starts one pool process ahead of need, so the first long text pays no start-up on the loop."""
+    if _processes:
+        await asyncio.get_running_loop().run_in_executor(_running_pool(), _ready)
+
+
 async def shutdown() -> None:
     """Stops the pool's processes (if it ever started), without blocking the event loop."""
     global _pool
@@ -105,6 +111,10 @@ def _discard(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         if process.is_alive():
             process.kill()
+
+
+def _ready() -> None:
+    pass
 
 
 def _start_process(parent_pid: int) -> None:

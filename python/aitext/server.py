@@ -167,11 +167,14 @@ async def _serve_one(settings: Settings, worker_index: int, ready_file: Path | N
         ready_file.write_text(f"{running.port}\n")  # noqa: ASYNC240 -- a few bytes, once, before serving
     if ready is not None:
         ready.set()
+    # Not in create_server: in-process test servers would each start a process they rarely use.
+    warming = asyncio.get_running_loop().create_task(offload.warm())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    warming.cancel()
     log.info("aitext worker %d draining for up to %.1fs", os.getpid(), settings.grace_seconds)
     await running.stop(settings.grace_seconds)
 
