@@ -45,7 +45,13 @@ async def test_cache_hits_stay_fast_while_a_16_mb_summary_computes(server_proces
         process_raw = big_channel.unary_unary(
             "/aitext.v1.TextService/Process", response_deserializer=pb.ProcessResponse.FromString
         )
+        pool = await _pool_of(psutil.Process(served.process.pid))
+        idle_cpu = _cpu_seconds(pool)
         computing = asyncio.ensure_future(process_raw(big, timeout=300))
+        # Measured from when the pool process is busy with it: receiving and parsing the 16 MB
+        # message before that takes a few milliseconds of the worker's loop, which a busy machine
+        # can stretch past the bound without the model blocking anything.
+        await _until_busy(pool, idle_cpu)
         began = time.perf_counter()
         hits: list[tuple[float, float]] = []  # (latency, when)
         gc.disable()  # this process's collector pausing would be blamed on the server
@@ -64,6 +70,33 @@ async def test_cache_hits_stay_fast_while_a_16_mb_summary_computes(server_proces
     assert len(hits) >= 20, hits
     slow = [(round(latency * 1000, 1), round(when, 2)) for latency, when in hits if latency >= HIT_BOUND_SECONDS]
     assert not slow, f"{len(slow)} of {len(hits)} hits took >= 50 ms (ms, at s): {slow}"
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+async def _pool_of(worker: psutil.Process) -> psutil.Process:
+    """The worker's one pool process (`aitext serve` starts it ahead of need), once idle."""
+    deadline = time.monotonic() + 30
+    while True:
+        pool = [p for p in worker.children() if "spawn_main" in " ".join(p.cmdline())]
+        if pool:
+            # Idle: done importing what it will compute with.
+            before = _cpu_seconds(pool[0])
+            await asyncio.sleep(0.3)
+            if _cpu_seconds(pool[0]) - before < 0.01:
+                return pool[0]
+        assert time.monotonic() < deadline, "no pool process"
+        await asyncio.sleep(0.05)
+
+
+async def _until_busy(process: psutil.Process, since: float) -> None:
+    deadline = time.monotonic() + 60
+    while _cpu_seconds(process) < since + 0.2:
+        assert time.monotonic() < deadline, "the pool process never started computing"
+        await asyncio.sleep(0.01)
 
 
 def _square(n: int) -> int:

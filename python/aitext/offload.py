@@ -40,6 +40,7 @@ R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
 SHUTDOWN_WAIT_SECONDS = 5.0
+POOL_NICENESS = 10
 
 _processes = 0
 _min_size = 0
@@ -122,3 +123,6 @@ def _start_process(parent_pid: int) -> None:
     end_with_parent(parent_pid, signal.SIGKILL)
     # Ctrl-C reaches the whole process group; the worker decides what happens to running work.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Long computations yield the CPU to the worker's event loop when cores are short: a cache
+    # hit waits for no one, a multi-second computation barely notices.
+    os.nice(POOL_NICENESS)

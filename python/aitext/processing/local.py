@@ -962,13 +962,19 @@ def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return ModelResponse(parts=[ToolCallPart(tool_name=tool.name, args=args)])
 
 
+def compute_from_prompt(message: str) -> dict[str, Any]:
+    """The output tool's arguments for a user prompt, parsed here too (where offload.run sends it)."""
+    operation, options, question, document = prompts.parse_user_message(message)
+    return compute(operation, options, question, document)
+
+
 async def respond_off_the_loop(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-    """`respond`, with the computation in the offload pool when the text is long (the loop keeps serving)."""
-    operation, options, question, document = prompts.parse_user_message(_last_user_prompt(messages))
+    """`respond`, with the parsing and computing in the offload pool when the text is long (the loop serves on)."""
+    message = _last_user_prompt(messages)
     (tool,) = info.output_tools
-    args = await offload.run(compute, operation, options, question, document, size=len(document))
+    args = await offload.run(compute_from_prompt, message, size=len(message))
     # Given a usage, pydantic-ai does not estimate one: a regex split of the whole prompt, on the loop.
-    usage = RequestUsage(input_tokens=len(document) // 4 + 1, output_tokens=1)
+    usage = RequestUsage(input_tokens=len(message) // 4 + 1, output_tokens=1)
     return ModelResponse(parts=[ToolCallPart(tool_name=tool.name, args=args)], usage=usage)
 
 
