@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
-SHUTDOWN_WAIT_SECONDS = 5.0
 POOL_NICENESS = 10
 
 _processes = 0
@@ -79,14 +78,12 @@ async def warm() -> None:
 
 
 async def shutdown() -> None:
-    """Stops the pool's processes (if it ever started), without blocking the event loop."""
-    global _pool
-    pool, _pool = _pool, None
-    if pool is None:
-        return
-    try:
-        await asyncio.wait_for(asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True), SHUTDOWN_WAIT_SECONDS)
-    except TimeoutError:
+    """Ends the pool's processes at once (if it ever started); until the next configure(), work
+    runs in place. Called once the server has drained, so what they still compute has no caller,
+    and a process still starting up could take seconds to notice a polite request."""
+    global _pool, _processes
+    pool, _pool, _processes = _pool, None, 0
+    if pool is not None:
         _discard(pool)
 
 
