@@ -13,6 +13,8 @@ pytest_plugins = [
     "tests.fixtures.fake_provider",
     "tests.fixtures.ui",
     "tests.fixtures.gateway",
+    # Last: fails the run if any process the tests started outlives the session.
+    "tests.fixtures.leftovers",
 ]
 
 # Each test module declares one (`pytestmark = pytest.mark.unit`); `make check` runs the first.

@@ -67,7 +67,8 @@ async def test_redis_killed_and_restarted_under_a_request_loop(make_cache, own_r
 
 
 async def test_down_redis_is_skipped_without_a_reconnect_per_request(make_cache, own_redis: RedisProcess):
-    cache = await make_cache(redis_url=own_redis.url)
+    # No periodic PING during the test: the first request, not the prober, is to notice the outage.
+    cache = await make_cache(redis_url=own_redis.url, redis_probe_interval_seconds=60)
     own_redis.kill()
     model = Model()
     await ask(cache, model, "qa", "first")  # this store notices Redis is gone

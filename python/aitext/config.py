@@ -36,9 +36,42 @@ class Settings(BaseSettings):
     )
     grace_seconds: float = Field(10.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables it).")
+    metrics_host: str | None = Field(None, description="Address /metrics binds; unset: the same as AITEXT_HOST.")
 
     max_concurrent_rpcs: int = Field(
-        512, ge=1, description="Calls one worker runs at once; more are refused with RESOURCE_EXHAUSTED, not queued."
+        512,
+        ge=1,
+        description="Calls one worker runs at once, counted from an authenticated call's request message to its "
+        "end; more are refused at once with RESOURCE_EXHAUSTED and RetryInfo, not queued.",
+    )
+    max_health_watches: int = Field(
+        16,
+        ge=1,
+        description="Health/Watch streams one worker keeps open (they need no key); more get RESOURCE_EXHAUSTED.",
+    )
+    max_streams_per_connection: int = Field(
+        1024,
+        ge=1,
+        description="Concurrent HTTP/2 streams one client connection may open (grpc.max_concurrent_streams); "
+        "a client at the limit sees some calls refused (REFUSED_STREAM, so UNAVAILABLE), so keep it well "
+        "above any client's concurrency.",
+    )
+    request_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long a call may take, after its headers, to send its whole request message; "
+        "then it ends with DEADLINE_EXCEEDED and frees everything it held.",
+    )
+    offload_processes: int = Field(
+        2,
+        ge=0,
+        description="Processes per worker that run CPU-heavy model work (the local model on long texts) off the "
+        "event loop; started on first use; 0 runs that work on the event loop.",
+    )
+    offload_min_chars: int = Field(
+        2000,
+        ge=0,
+        description="Texts shorter than this are computed on the event loop: a process round trip costs more.",
     )
 
     # --- security ---
@@ -137,6 +170,14 @@ class Settings(BaseSettings):
     )
     redis_backoff_max_seconds: float = Field(
         2.0, gt=0, description="Longest delay between reconnection attempts (exponential with jitter)."
+    )
+    redis_probe_interval_seconds: float = Field(
+        0.5, gt=0, description="How often each worker PINGs Redis, traffic or not, so cache health stays current."
+    )
+    redis_recovery_probes: int = Field(
+        3,
+        ge=1,
+        description="Consecutive answered PINGs before a Redis that was down is used and reported SERVING again.",
     )
 
     def ttl_seconds(self, operation: str) -> int:

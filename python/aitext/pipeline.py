@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from asyncio import to_thread
 from typing import Protocol
 
 from aitext.cache import keys
@@ -11,6 +12,8 @@ from aitext.config import Settings
 from aitext.processing.results import OperationResult
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import ValidRequest
+
+THREADED_KEY_CHARS = 1 << 20
 
 
 class Processor(Protocol):
@@ -51,7 +54,10 @@ class Pipeline:
 
     async def process(self, request: ValidRequest, timeout: float | None) -> pb.ProcessResponse:
         started = time.perf_counter()
-        key = self.key_for(request)
+        # Hashing a long text takes milliseconds with the GIL released: in a thread, the loop serves on.
+        key = (
+            self.key_for(request) if len(request.text) < THREADED_KEY_CHARS else await to_thread(self.key_for, request)
+        )
 
         async def compute() -> pb.ProcessResponse:
             result = await self._processor.run(

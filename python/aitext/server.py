@@ -25,8 +25,11 @@ import prometheus_client
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
+from aitext import offload
+from aitext.admission import AdmissionInterceptor
 from aitext.cache import ResponseCache, build_cache
 from aitext.config import Settings
+from aitext.lifeline import end_with_parent
 from aitext.pipeline import Pipeline
 from aitext.processing.processor import build_processor
 from aitext.reflection import enable_server_reflection
@@ -48,12 +51,14 @@ class RunningServer:
     port: int
     health: HealthServicer
     cache: ResponseCache
+    admission: AdmissionInterceptor
 
     async def stop(self, grace: float | None) -> None:
         """Health goes NOT_SERVING first, so balancers stop sending before in-flight calls drain."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.cache.close()
+        await offload.shutdown()
 
 
 def _refusing_undecodable(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
@@ -111,12 +116,16 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
     ]
     access = build_access(settings)
     credentials = server_credentials(settings)
-    server = grpc.aio.server(
-        options=options, interceptors=(access,), maximum_concurrent_rpcs=settings.max_concurrent_rpcs
-    )
+    # No maximum_concurrent_rpcs: grpc counts a call from its headers, so silent streams without a
+    # key would hold every slot. The admission interceptor counts calls from their request instead,
+    # after the access interceptor has checked the key (aitext.admission).
+    admission = AdmissionInterceptor(settings)
+    server = grpc.aio.server(options=options, interceptors=(access, admission))
+    offload.configure(settings.offload_processes, settings.offload_min_chars)
 
     health = HealthServicer()
     for name in ("", SERVICE_NAME, CACHE_HEALTH_NAME):
@@ -145,17 +154,18 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     address = address or f"{settings.host}:{settings.port}"
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()
-    return RunningServer(server, port, health, cache)
+    return RunningServer(server, port, health, cache, admission)
 
 
 def _start_metrics(settings: Settings, worker_index: int) -> None:
     if not settings.metrics_port:
         return
     port = settings.metrics_port + worker_index  # one /metrics per worker process
+    host = (settings.metrics_host or settings.host).strip("[]")  # "[::]" is how grpc spells "::"
     try:
-        prometheus_client.start_http_server(port)
+        prometheus_client.start_http_server(port, addr=host)
     except OSError as exc:
-        log.error("metrics port %d unavailable (%s); serving without /metrics", port, exc)
+        log.error("metrics address %s:%d unavailable (%s); serving without /metrics", host, port, exc)
 
 
 async def _serve_one(
@@ -172,16 +182,23 @@ async def _serve_one(
         ready_file.write_text(f"{running.port}\n")  # noqa: ASYNC240 -- a few bytes, once, before serving
     if ready is not None:
         ready.set()
+    # Not in create_server: in-process test servers would each start a process they rarely use.
+    warming = asyncio.get_running_loop().create_task(offload.warm())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    warming.cancel()
     log.info("aitext worker %d draining for up to %.1fs", os.getpid(), settings.grace_seconds)
     await running.stop(settings.grace_seconds)
 
 
-def _worker_main(settings_data: dict[str, Any], worker_index: int, ready: ProcessEvent) -> None:
+def _worker_main(settings_data: dict[str, Any], worker_index: int, ready: ProcessEvent, supervisor_pid: int) -> None:
+    # SIGTERM when the supervisor dies, however it dies: the worker drains and exits rather than
+    # serve on beside a restarted supervisor's workers. (The kernel sends it when the supervisor's
+    # thread that started this process exits: the main thread, which starts every worker.)
+    end_with_parent(supervisor_pid, signal.SIGTERM)
     configure_logging()
     asyncio.run(_serve_one(Settings(**settings_data), worker_index, None, ready))
 
@@ -212,7 +229,9 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
 
     def start(index: int) -> tuple[BaseProcess, ProcessEvent]:
         ready = context.Event()
-        process = context.Process(target=_worker_main, args=(data, index, ready), name=f"aitext-worker-{index}")
+        process = context.Process(
+            target=_worker_main, args=(data, index, ready, os.getpid()), name=f"aitext-worker-{index}"
+        )
         process.start()
         return process, ready
 

@@ -16,6 +16,7 @@ from aitext.errors import RequestError, invalid_argument, unavailable
 from aitext.operations import BY_ENUM, OPERATIONS
 from aitext.pipeline import Pipeline, Processor
 from aitext.processing.unavailable import ProviderUnavailable
+from aitext.security.request_id import safe_request_id
 from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
@@ -51,7 +52,7 @@ def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int
     request_id = None
     for name, value in context.invocation_metadata() or ():
         if name == "x-request-id":
-            request_id = value
+            request_id = safe_request_id(value)  # a forged id could write fake log lines
     spec = BY_ENUM.get(operation)
     args = (
         request_id or f"{_request_ids.getrandbits(64):016x}",

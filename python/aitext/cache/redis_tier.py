@@ -1,8 +1,12 @@
 """L2: Redis or Redis Cluster behind a circuit that never lets Redis fail a request.
 
-When a command fails the tier goes unavailable: requests skip L2 at once (no
-reconnect per request), health is reported down, and one background task pings
-with exponential backoff and jitter until Redis answers again.
+One background task PINGs Redis every `probe_interval` seconds, traffic or not, so a worker
+with no cache traffic still reports a dead Redis (aitext.cache NOT_SERVING) within a second.
+When a PING or a request's command fails the tier goes unavailable: requests skip L2 at once
+(no reconnect per request), health is reported down, and the task pings with exponential
+backoff and jitter. Coming back takes `recovery_probes` answered PINGs in a row, each on a
+fresh connection, and the connections from before the outage are dropped first: a restarted
+Redis is reported up once, not up and down again as each stale pooled connection fails.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from aitext.config import Settings
 
@@ -68,6 +71,8 @@ class RedisTier:
         *,
         backoff_initial: float,
         backoff_max: float,
+        probe_interval: float = 0.5,
+        recovery_probes: int = 3,
         on_health: Callable[[bool], None] | None = None,
         on_error: Callable[[], None] | None = None,
         owns_client: bool = False,
@@ -79,12 +84,15 @@ class RedisTier:
         self.available = False
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._probe_interval = probe_interval
+        self._recovery_probes = recovery_probes
         self._on_health = on_health
         self._on_error = on_error
         self._owns_client = owns_client
-        self._reconnect: asyncio.Task[None] | None = None
+        self._prober: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
+        self._up = asyncio.Event()  # set while available
         self._reported: bool | None = None
         self._closed = False
 
@@ -96,16 +104,17 @@ class RedisTier:
             self._went_down()
         else:
             self._came_up()
+        self._prober = asyncio.get_running_loop().create_task(self._probe_loop())
 
     async def close(self) -> None:
         # The loops also check _closed: redis-py can turn a cancellation into a connection error.
         self._closed = True
-        tasks = [t for t in (self._reconnect, self._listener) if t is not None]
+        tasks = [t for t in (self._prober, self._listener) if t is not None]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-        self._reconnect = self._listener = None
+        self._prober = self._listener = None
         if self._owns_client:
             await self.client.aclose()
 
@@ -156,10 +165,12 @@ class RedisTier:
         delay = self._backoff_initial
         interrupted = False
         while not self._closed:
+            # Resubscribe only once the prober trusts Redis again: the missed-invalidation check
+            # that follows needs L2 up, or it would drop all of memory for nothing.
+            await self._up.wait()
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(channel)
-                self._came_up()  # Redis answered, whichever loop noticed first
                 if interrupted:
                     on_gap()
                 self.subscribed.set()
@@ -199,13 +210,13 @@ class RedisTier:
 
     def _came_up(self) -> None:
         self.available = True
+        self._up.set()
         self._report(True)
 
     def _went_down(self) -> None:
         self.available = False
+        self._up.clear()
         self._report(False)
-        if self._reconnect is None or self._reconnect.done():
-            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
 
     def _report(self, ok: bool) -> None:
         if self._reported is not ok:
@@ -213,25 +224,56 @@ class RedisTier:
             if self._on_health is not None:
                 self._on_health(ok)
 
-    async def _reconnect_loop(self) -> None:
-        retrying = AsyncRetrying(
-            wait=wait_exponential_jitter(
-                multiplier=self._backoff_initial, max=self._backoff_max, jitter=self._backoff_initial
-            ),
-            retry=retry_if_exception_type(REDIS_FAILURES),
-            stop=lambda _: self._closed,
-            reraise=True,
-        )
+    async def _probe_loop(self) -> None:
+        """PINGs forever: down at the first failure, up after `recovery_probes` answers in a row."""
+        delay = self._backoff_initial
+        answered = 0
+        while not self._closed:
+            if self.available or answered:
+                await asyncio.sleep(self._probe_interval)
+            else:
+                await asyncio.sleep(delay + random.uniform(0, self._backoff_initial))
+                delay = min(delay * 2, self._backoff_max)
+            if self._closed:
+                return
+            was_available = self.available
+            ok = await self._ping(fresh=not was_available)
+            if was_available != self.available:
+                answered = 0  # a request's command failed meanwhile; start counting afresh
+            elif was_available:
+                if not ok:
+                    log.warning("redis does not answer PING; continuing without L2")
+                    self._went_down()
+                    delay, answered = self._backoff_initial, 0
+            elif not ok:
+                answered = 0
+            else:
+                answered += 1
+                if answered >= self._recovery_probes:
+                    await self._drop_idle_connections()  # made before the outage, or by the probes
+                    log.info("redis answered %d PINGs in a row; L2 back in use", answered)
+                    self._came_up()
+                    delay, answered = self._backoff_initial, 0
+
+    async def _ping(self, *, fresh: bool) -> bool:
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await self.client.ping()
-        except REDIS_FAILURES:
-            return  # closed while Redis was still down
-        if self._closed:
-            return
-        log.info("redis answers again; L2 back in use")
-        self._came_up()
+            if fresh:
+                await self._drop_idle_connections()
+            await self.client.ping()
+        except REDIS_FAILURES as exc:
+            if _being_cancelled():
+                raise asyncio.CancelledError from exc
+            return False
+        return True
+
+    async def _drop_idle_connections(self) -> None:
+        # A Redis that restarted has closed them all; each would fail its next command once.
+        # Redis Cluster clients rebuild their node connections themselves after an error.
+        if isinstance(self.client, Redis):
+            try:
+                await self.client.connection_pool.disconnect(inuse_connections=False)
+            except REDIS_FAILURES:
+                pass
 
 
 def _being_cancelled() -> bool:

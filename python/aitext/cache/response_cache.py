@@ -85,6 +85,8 @@ class ResponseCache:
                 redis,
                 backoff_initial=settings.redis_backoff_initial_seconds,
                 backoff_max=settings.redis_backoff_max_seconds,
+                probe_interval=settings.redis_probe_interval_seconds,
+                recovery_probes=settings.redis_recovery_probes,
                 on_health=set_cache_health,
                 on_error=self.metrics.redis_errors.inc,
                 owns_client=owns_redis,

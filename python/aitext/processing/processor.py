@@ -21,6 +21,7 @@ from tenacity import (
     wait_random,
 )
 
+from aitext import offload
 from aitext.config import Settings
 from aitext.operations import BY_NAME, OPERATIONS, OperationSpec
 from aitext.processing import local, prompts, safety
@@ -89,7 +90,7 @@ class AgentProcessor:
             raise ValueError(f"unknown operation {operation!r}")
         spec = BY_NAME[operation]
         options = spec.effective_options(options)
-        document, found = safety.prepare_user_text(text)
+        document, found = await offload.run(safety.prepare_user_text, text, size=len(text))
         shown_question = ""
         if spec.requires_question:
             shown_question, in_question = safety.prepare_user_text(question)

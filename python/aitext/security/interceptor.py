@@ -1,8 +1,12 @@
-"""One server interceptor: authenticate, check the method's scope, take a rate-limit token."""
+"""One server interceptor: authenticate, check the method's scope, take a rate-limit token.
+
+It runs on the call's headers, before the admission interceptor (aitext.admission) and before
+any request message is read: a call it refuses ends at once and never holds a slot.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -17,25 +21,17 @@ ADMIN_METHODS = frozenset({"/aitext.v1.TextService/InvalidateCache"})
 ANONYMOUS = "anonymous"
 
 
-def _refusal(handler: grpc.RpcMethodHandler, error: RequestError) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as `handler` that only ends the call with `error`."""
+def _refusal(error: RequestError) -> grpc.RpcMethodHandler:
+    """A handler that ends the call with `error` at once, without waiting for (or reading) its request.
 
-    async def refuse_unary(request: Any, context: grpc.aio.ServicerContext) -> None:
+    Served as a stream whatever the method's shape: grpc.aio would read a unary request first,
+    so a caller without a key could hold the call open by never sending one.
+    """
+
+    async def refuse(_requests: Any, context: grpc.aio.ServicerContext) -> None:
         await error.abort(context)
 
-    async def refuse_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        await error.abort(context)
-        yield  # makes this an async generator, as a streaming handler must be
-
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            refuse_stream,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    return grpc.unary_unary_rpc_method_handler(
-        refuse_unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-    )
+    return grpc.stream_stream_rpc_method_handler(refuse)
 
 
 class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped here (no types-grpcio)
@@ -55,7 +51,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
         handler = await continuation(details)
         if error is None or handler is None:
             return handler
-        return _refusal(handler, error)
+        return _refusal(error)
 
     async def _check(self, details: grpc.HandlerCallDetails) -> RequestError | None:
         if self._anonymous_ok:
