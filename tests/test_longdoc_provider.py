@@ -13,6 +13,7 @@ results that succeeded before a failure are not paid for again.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import grpc
@@ -51,8 +52,10 @@ def answers_from_the_text(tool: str, body: dict[str, Any]) -> dict[str, Any]:
     """A model that reads: its outputs come from the document it was shown (its first sentences)."""
     sentences = [s.strip() + "." for s in document_of(body).replace("\n", " ").split(". ") if s.strip()]
     first = sentences[0] if sentences else "Nothing."
-    if tool == "submit_summary":
-        return {"summary": " ".join(first.split()[:10])}
+    if tool == "submit_summary":  # changes whenever the text shown does, as a real summary would
+        return {
+            "summary": f"{' '.join(first.split()[:10])} ({hashlib.blake2b(document_of(body).encode()).hexdigest()[:8]})"
+        }
     if tool == "submit_key_points":
         return {"points": sentences[:2] or [first]}
     if tool == "submit_questions":
@@ -139,6 +142,7 @@ async def test_editing_one_middle_paragraph_costs_the_changed_chunks(fake_provid
     figures = second.chunks
     assert figures.model_calls == fake_provider.attempts - before  # the response says what happened
     assert figures.model_calls <= changed + figures.reduce_calls
+    assert figures.reduce_calls >= 1  # the final summary's input changed with the chunk's summary
     assert figures.model_calls - figures.reduce_calls == changed == map_calls(fake_provider, edited, before)
     assert figures.cached == figures.total - changed
     hits, misses = p._cache.metrics.chunk_counts()  # what GetCacheStats and /metrics report
@@ -258,3 +262,25 @@ async def test_invalidating_an_operation_removes_its_chunk_entries(
 
     finally:
         await client.aclose()
+
+
+def test_aitext_serve_refuses_a_budget_too_small_for_a_prompt_and_a_chunk() -> None:
+    import os
+    import subprocess
+
+    from tests.fixtures.server import AITEXT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AITEXT_")}
+    env.update(
+        AITEXT_MODEL_MAX_INPUT_BYTES="2000",
+        AITEXT_ALLOW_UNAUTHENTICATED="true",
+        AITEXT_HOST="127.0.0.1",
+        AITEXT_PORT="0",
+        AITEXT_METRICS_PORT="0",
+    )
+
+    done = subprocess.run([str(AITEXT), "serve"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert "AITEXT_MODEL_MAX_INPUT_BYTES=2000 is too small" in done.stderr
+    assert "set it to" in done.stderr

@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     process.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
     process.add_argument("--json", action="store_true", help="print the whole response as JSON")
 
-    bench = commands.add_parser("bench", help="microbenchmarks (keys, cache, chunks)")
-    bench.add_argument("name", choices=("keys", "cache", "chunks"))
+    bench = commands.add_parser("bench", help="benchmarks (keys, cache, chunks, longdoc)")
+    bench.add_argument("name", choices=("keys", "cache", "chunks", "longdoc"))
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark, e.g. --json")
 
     args = parser.parse_args(argv)
