@@ -26,9 +26,11 @@ from aitext.longdoc.budget import Plan
 from aitext.pipeline import Pipeline
 from aitext.processing import prompts
 from aitext.processing.processor import build_processor
+from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from aitext.validation import validate_process
+from prometheus_client import generate_latest
 
 from tests.fixtures.documents import document, paragraphs
 from tests.fixtures.fake_provider import Fail, FakeProvider
@@ -126,7 +128,8 @@ async def test_every_operation_succeeds_on_long_texts_within_the_window(fake_pro
 
 async def test_editing_one_middle_paragraph_costs_the_changed_chunks(fake_provider: FakeProvider) -> None:
     settings = provider_settings(fake_provider)
-    p = pipeline(settings)
+    cache = ResponseCache(settings)
+    p = Pipeline(settings, build_processor(settings), cache)
     text = document(MB)
     parts = paragraphs(text)
     middle = len(parts) // 2
@@ -145,10 +148,23 @@ async def test_editing_one_middle_paragraph_costs_the_changed_chunks(fake_provid
     assert figures.reduce_calls >= 1  # the final summary's input changed with the chunk's summary
     assert figures.model_calls - figures.reduce_calls == changed == map_calls(fake_provider, edited, before)
     assert figures.cached == figures.total - changed
-    hits, misses = p._cache.metrics.chunk_counts()  # what GetCacheStats and /metrics report
-    assert (hits, misses) == (figures.cached, first.chunks.total + changed)
+    stats = pb.GetCacheStatsResponse()
+    fill_cache_stats(stats, cache)
+    assert (stats.chunk_hits, stats.chunk_misses) == (figures.cached, first.chunks.total + changed)
+    assert stats.model_calls_saved == figures.cached
+    exposed = generate_latest(cache.metrics.registry).decode()
+    assert f'aitext_cache_chunk_lookups_total{{result="hit"}} {float(figures.cached)}' in exposed
+    assert f"aitext_cache_model_calls_saved_total {float(figures.cached)}" in exposed
     assert first.chunks.model_calls == first.chunks.total + first.chunks.reduce_calls
     assert not second.cache.hit
+
+    # The whole-request key is still the first lookup: no chunk is looked up on its hit.
+    before = fake_provider.attempts
+    third = await process(p, settings, request(edited, pb.OPERATION_SUMMARIZE))
+    assert third.cache.hit and third.summary == second.summary
+    assert third.chunks == pb.ChunkInfo(total=figures.total)
+    assert fake_provider.attempts == before
+    assert cache.metrics.chunk_counts() == (stats.chunk_hits, stats.chunk_misses)
 
 
 def test_inserting_a_paragraph_at_the_start_keeps_95_percent_of_chunk_digests() -> None:
