@@ -78,6 +78,24 @@ def provider_settings(fake: FakeProvider, **overrides: Any) -> Settings:
     return fake.settings(**values)
 
 
+# The settings that point a test server at the fake provider.
+OVERRIDES = (
+    "model",
+    "openai_base_url",
+    "openai_api_key",
+    "provider_retries",
+    "provider_timeout_seconds",
+    "provider_backoff_initial_seconds",
+    "provider_backoff_max_seconds",
+    "model_max_input_bytes",
+    "map_concurrency",
+)
+
+
+def server_overrides(settings: Settings) -> dict[str, Any]:
+    return {name: value for name, value in settings.model_dump().items() if name in OVERRIDES}
+
+
 def pipeline(settings: Settings) -> Pipeline:
     return Pipeline(settings, build_processor(settings), ResponseCache(settings))
 
@@ -204,7 +222,7 @@ async def test_exhausted_retries_fail_unavailable_and_the_next_call_reuses_the_c
     fake_provider: FakeProvider, start_server: Any
 ) -> None:
     settings = provider_settings(fake_provider, map_concurrency=4, provider_retries=1)
-    server = await start_server(**{k: v for k, v in settings.model_dump().items() if k in OVERRIDES})
+    server = await start_server(**server_overrides(settings))
     text = document(MB)
     marked = paragraphs(text)[len(paragraphs(text)) * 3 // 4][:60]  # late in the text: earlier chunks finish
     fake_provider.rule = lambda body: Fail(500, "down for this one") if marked in document_of(body) else None
@@ -227,19 +245,6 @@ async def test_exhausted_retries_fail_unavailable_and_the_next_call_reuses_the_c
     assert fake_provider.attempts - before == figures.model_calls
 
 
-OVERRIDES = (
-    "model",
-    "openai_base_url",
-    "openai_api_key",
-    "provider_retries",
-    "provider_timeout_seconds",
-    "provider_backoff_initial_seconds",
-    "provider_backoff_max_seconds",
-    "model_max_input_bytes",
-    "map_concurrency",
-)
-
-
 async def test_invalidating_an_operation_removes_its_chunk_entries(
     fake_provider: FakeProvider, start_server: Any, redis_url: str
 ) -> None:
@@ -250,7 +255,7 @@ async def test_invalidating_an_operation_removes_its_chunk_entries(
     server = await start_server(
         redis_url=redis_url,
         cache_namespace=namespace,
-        **{k: v for k, v in settings.model_dump().items() if k in OVERRIDES},
+        **server_overrides(settings),
     )
     text = document(300_000)
     client = aioredis.from_url(redis_url)
