@@ -26,6 +26,7 @@ from aitext.longdoc.budget import Plan
 from aitext.pipeline import Pipeline
 from aitext.processing import prompts
 from aitext.processing.processor import build_processor
+from aitext.processing.unavailable import ProviderUnavailable
 from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
@@ -305,3 +306,15 @@ def test_aitext_serve_refuses_a_budget_too_small_for_a_prompt_and_a_chunk() -> N
     assert done.returncode == 2
     assert "AITEXT_MODEL_MAX_INPUT_BYTES=2000 is too small" in done.stderr
     assert "set it to" in done.stderr
+
+
+async def test_a_budget_over_the_window_gives_what_every_long_text_got_before(fake_provider: FakeProvider) -> None:
+    """The docstring's "before": the whole text in one prompt, refused by the provider, UNAVAILABLE."""
+    settings = provider_settings(fake_provider, model_max_input_bytes=64 * MB)
+    p = pipeline(settings)
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        await process(p, settings, request(document(MB), pb.OPERATION_SUMMARIZE))
+
+    assert "request rejected (ModelContextWindowExceededError)" in str(caught.value)
+    assert fake_provider.attempts == 1 and fake_provider.prompt_sizes[0] > MB
