@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # `make check` is the fast loop: the lint gates and the unit tier, nothing installed once .venv exists.
-.PHONY: run test check lint install system-deps proto proto-check native bench bench-load bench-memory clean
+.PHONY: run test check lint install system-deps proto proto-check native bench bench-longdoc bench-load bench-memory clean
 
 run: install
 	scripts/run-local.sh
@@ -49,6 +49,10 @@ bench: install
 	$(VENV)/bin/aitext bench keys
 	$(VENV)/bin/aitext bench cache
 	$(VENV)/bin/aitext bench chunks
+
+# What an edit of a 1 MB document costs: model calls and wall time, with a counting provider.
+bench-longdoc: install
+	$(PY) bench/longdoc.py
 
 # Service load with ghz, 3 repeats (about 13 min); rewrites the tables in docs/benchmarks.md.
 # `$(PY) bench/load/run.py --quick` is a one-minute smoke run that leaves the docs alone.
