@@ -9,6 +9,7 @@ from aitext.cache import keys
 from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
 from aitext.processing.results import OperationResult
+from aitext.security.tenants import Tenant
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import ValidRequest
 
@@ -34,6 +35,20 @@ class Pipeline:
         self._cache = cache
         self.key_backend = keys.configure(settings.key_backend)
         self._make_key = keys.key_function()
+        self._namespaces: dict[tuple[str, bool], str] = {}
+
+    def namespace_for(self, tenant: Tenant) -> str:
+        """The namespace of every cache key made for `tenant`'s requests (docs/cache-keys.md, Tenants).
+
+        `{base}:t:{tenant}`, a partition of its own, or `{base}:shared` for a tenant in the shared
+        pool. The one place this is decided: whole answers and their parts (chunk entries) use it alike.
+        """
+        namespace = self._namespaces.get((tenant.name, tenant.shared))
+        if namespace is None:
+            base = self._settings.cache_namespace
+            namespace = f"{base}:shared" if tenant.shared else f"{base}:t:{tenant.name}"
+            self._namespaces[(tenant.name, tenant.shared)] = namespace
+        return namespace
 
     def key_for(self, request: ValidRequest) -> str:
         started = time.perf_counter()
@@ -44,7 +59,7 @@ class Pipeline:
             request.question,
             self._processor.model_name,
             self._processor.prompt_version,
-            self._settings.cache_namespace,
+            self.namespace_for(request.tenant),
         )
         self._cache.observe_key_latency(len(request.text), self.key_backend, time.perf_counter() - started)
         return key
@@ -66,7 +81,13 @@ class Pipeline:
             return response
 
         outcome = await self._cache.get_or_compute(
-            key, operation=request.spec.name, text_len=len(request.text), control=request.control, compute=compute
+            key,
+            operation=request.spec.name,
+            text_len=len(request.text),
+            control=request.control,
+            compute=compute,
+            tenant=request.tenant.name,
+            options=request.options,
         )
         response = outcome.response
         response.cache.hit = outcome.hit
