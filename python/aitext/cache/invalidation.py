@@ -65,7 +65,10 @@ class Invalidations:
         if partition is not None:
             prefix = f"{partition}:"
             return await self._delete(self._redis.delete_matching(_glob_escape(prefix) + "*"), f"prefix:{prefix}")
-        return await self._delete(self._redis.delete_matching(f"{_glob_escape(self._namespace)}:*"), "all")
+        # Cache entries of every partition (and of the un-partitioned keys before tenants), not the
+        # other keys under the namespace: rate-limit buckets ("{base}:ratelimit:...") stay.
+        pattern = f"{_glob_escape(self._namespace)}:*{KEY_VERSION}:*"
+        return await self._delete(self._redis.delete_matching(pattern), "all")
 
     async def key(self, key: str) -> int:
         return await self._delete(self._redis.delete(key), f"key:{key}")
