@@ -178,6 +178,20 @@ class ResponseCache:
         partitions the entries. `options` are the request's effective options: an answer read from
         Redis must keep their bounds to be served (None checks only the result type's own bounds).
         """
+        max_age = control.max_age_seconds if control.HasField("max_age_seconds") else None
+        if not control.skip_read:
+            # L1 entries are checked on the way in (computed here, or read from Redis through every
+            # check below), and live in this process only: a hit needs no MAC. The hit path does
+            # only what a hit needs; the rest of the request is assembled after a miss.
+            now = time.time()
+            entry = self.memory.get(key, now)
+            fresh = entry is not None and (max_age is None or now - entry.created_at <= max_age)
+            self.metrics.count_lookup(tenant, "memory", operation, fresh)
+            if entry is not None and fresh:
+                return CacheOutcome(
+                    envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at)
+                )
+
         ttl = control.ttl_seconds if control.HasField("ttl_seconds") else self._ttls[operation]
         request = _Request(
             key,
@@ -188,22 +202,11 @@ class ResponseCache:
             ttl,
             admit=self.text_tiers.of(text_len) in self._memory_tiers,
             store=not control.skip_write and ttl > 0,
-            max_age=control.max_age_seconds if control.HasField("max_age_seconds") else None,
+            max_age=max_age,
             compute=compute,
         )
         if control.skip_read:
             return self._outcome(await self._compute_and_store(request))
-
-        # L1 entries are checked on the way in (computed here, or read from Redis through every
-        # check below), and live in this process only: a hit needs no MAC.
-        now = time.time()
-        entry = self.memory.get(key, now)
-        fresh = entry is not None and not request.too_old(entry.created_at, now)
-        self.metrics.count_lookup(tenant, "memory", operation, fresh)
-        if entry is not None and fresh:
-            return CacheOutcome(
-                envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at)
-            )
 
         joining = key in self._flights
         if joining:
