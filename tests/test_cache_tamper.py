@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
+import prometheus_client
 import pytest
 from aitext.cache import envelope
 from aitext.cache.envelope import MAC_BYTES, EntryMac, Envelope
@@ -171,6 +172,8 @@ async def test_a_tampered_entry_is_a_miss_that_is_replaced_and_counted(world, na
     assert answer.WhichOneof("result") == genuine.WhichOneof("result")
     assert getattr(answer, answer.WhichOneof("result")) == getattr(genuine, genuine.WhichOneof("result"))
     assert await failures(w) == {case.reason: 1}
+    exposition = prometheus_client.generate_latest().decode()  # what /metrics serves
+    assert f'aitext_cache_decode_failures_total{{reason="{case.reason}",tenant="alpha"}} 1.0' in exposition
     await w.check_health()
 
     # Replaced: Redis now holds the recomputed answer, sealed under this key, and it hits.

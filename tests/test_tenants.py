@@ -265,3 +265,42 @@ async def test_the_membership_probe_of_the_issue_finds_nothing(server_process_fa
             assert list(again.key_points.points) == list(stored.key_points.points)
             health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
             assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_partition_clear_on_a_cluster_reaches_every_node_and_no_other_partition(
+    make_cache, redis_cluster, redis_cluster_nodes
+):
+    """The partition patterns on a real 3-node cluster, with the L1 copies of a second worker."""
+    from tests.test_cache_redis import NO_CONTROL, Model, key_of
+
+    nodes = ",".join(redis_cluster_nodes)
+    writer, other_worker = await make_cache(redis_cluster_nodes=nodes), await make_cache(redis_cluster_nodes=nodes)
+    model = Model()
+    for cache in (writer, other_worker):  # the second worker's L1 gets the entries from Redis
+        for namespace in ("ai_cache:t:alpha", "ai_cache:t:alpha2", "ai_cache:shared"):
+            for operation in ("summarize", "qa"):
+                for i in range(20):
+                    await cache.get_or_compute(
+                        key_of(operation, f"text {i}", namespace),
+                        operation=operation,
+                        text_len=10,
+                        control=NO_CONTROL,
+                        compute=model.compute(operation),
+                    )
+    assert model.calls == 120 and len(other_worker.memory) == 120
+
+    def stored(pattern: str) -> int:
+        return sum(len(node.cli("--scan", "--pattern", pattern).split()) for node in redis_cluster.nodes)
+
+    assert await writer.invalidate_operation("qa", "ai_cache:t:alpha") == 20
+    assert await writer.invalidate_all("ai_cache:t:alpha") == 20
+    assert stored("ai_cache:t:alpha:*") == 0
+    assert stored("ai_cache:t:alpha2:*") == 40 and stored("ai_cache:shared:*") == 40
+    for _ in range(100):  # the announcement reaches the other worker
+        if len(other_worker.memory) == 80:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted({key.rsplit(":", 3)[0] for key in other_worker.memory.keys()}) == [
+        "ai_cache:shared",
+        "ai_cache:t:alpha2",
+    ]
