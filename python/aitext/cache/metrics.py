@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
+from aitext.cache.envelope import FAILURE_REASONS
+
 TIERS = ("memory", "redis")
 TEXT_TIERS = ("small", "medium", "large", "xlarge")
 KEY_BACKENDS = ("rust", "python")
@@ -41,8 +43,7 @@ class CacheMetrics:
         )
         self.decode_failures = Counter(
             "aitext_cache_decode_failures",
-            "Stored values not served (deleted, counted as misses), by tenant and reason: format, mac, "
-            "operation, bounds, created_at.",
+            f"Stored values not served (deleted, counted as misses), by tenant and reason: {', '.join(FAILURE_REASONS)}.",
             ["tenant", "reason"],
             registry=r,
         )

@@ -69,10 +69,6 @@ class RateLimiter:
         self._namespace = namespace
         self._redis_down_until = 0.0
 
-    @property
-    def enabled(self) -> bool:
-        return self._rate > 0
-
     async def acquire(self, identity: str, rate: float | None = None, burst: int | None = None) -> Decision:
         rate = self._rate if rate is None else rate
         burst = self._burst if burst is None else max(1, burst)
