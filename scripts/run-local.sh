@@ -36,10 +36,18 @@ fi
 if [[ -z "${AITEXT_API_KEYS:-}" && -z "${AITEXT_API_KEYS_FILE:-}" && "${AITEXT_ALLOW_UNAUTHENTICATED:-}" != "true" ]]; then
     [[ -s $state/api-key ]] || python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$state/api-key"
     local_key=$(cat "$state/api-key")
-    export AITEXT_API_KEYS="$local_key:process+admin"
+    # ops: the one local key is the operator too, so the UI's cache page shows the whole deployment.
+    export AITEXT_API_KEYS="$local_key:process+admin+ops@local"
     export AITEXT_UI_API_KEY=${AITEXT_UI_API_KEY:-$local_key}
     export AITEXT_CLIENT_API_KEY=${AITEXT_CLIENT_API_KEY:-$local_key}
-    echo "local API key (admin): .run/api-key — e.g. -H \"authorization: Bearer \$(cat .run/api-key)\""
+    echo "local API key (tenant local, ops): .run/api-key — e.g. -H \"authorization: Bearer \$(cat .run/api-key)\""
+fi
+
+# The secret that binds each Redis entry to its key (kept in .run/cache-secret), unless one is configured.
+if [[ -z "${AITEXT_CACHE_SECRET:-}" ]]; then
+    [[ -s $state/cache-secret ]] || python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$state/cache-secret"
+    AITEXT_CACHE_SECRET=$(cat "$state/cache-secret")
+    export AITEXT_CACHE_SECRET
 fi
 
 export AITEXT_WORKERS=${AITEXT_WORKERS:-2}

@@ -73,7 +73,7 @@ async def test_same_request_twice_is_answered_from_cache(start_server, counting,
     second = await _process(running.port, SUMMARIZE)
     assert (first.cache.hit, first.cache.tier) == (False, "")
     assert (second.cache.hit, second.cache.tier) == (True, "memory")
-    assert second.cache.key == first.cache.key and first.cache.key.startswith("ai_cache:v1:summarize:")
+    assert second.cache.key == first.cache.key and first.cache.key.startswith("ai_cache:t:anonymous:v1:summarize:")
     assert second.summary == first.summary and second.summary
     assert counting.processors[0].calls == 1
 

@@ -9,7 +9,7 @@ import time
 import prometheus_client
 import pytest
 from aitext.cache import ResponseCache, envelope
-from aitext.cache.envelope import CODEC_LZ4, CODEC_RAW, Envelope
+from aitext.cache.envelope import CODEC_LZ4, CODEC_RAW, EntryMac, Envelope
 from aitext.config import Settings
 from aitext.operations import BY_NAME, OPERATIONS
 from aitext.stats import fill_cache_stats
@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 pytestmark = pytest.mark.integration
 
 NO_CONTROL = pb.CacheControl()
+NO_SECRET = EntryMac(None)  # the caches here run without AITEXT_CACHE_SECRET
 
 
 def key_of(operation: str, text: str, namespace: str = "ai_cache") -> str:
@@ -125,8 +126,11 @@ async def test_hits_are_independent_copies(make_cache, redis_url):
 
 
 def _lz4_value(operation: str) -> bytes:
-    payload = response_for(operation, "word " * 2000).SerializeToString()
-    data, codec = envelope.encode(Envelope(payload, time.time(), 600, 10, "local"), compress_min_bytes=1024)
+    payload = response_for(operation, "word " * 50).SerializeToString() * 40
+    key = key_of(operation, "corrupt")
+    data, codec = envelope.encode(
+        Envelope(payload, time.time(), 600, 10, "local"), key=key, mac=NO_SECRET, compress_min_bytes=1024
+    )
     assert codec == CODEC_LZ4
     return data
 
@@ -136,6 +140,7 @@ CORRUPT = {
     "truncated lz4": lambda: _lz4_value("summarize")[:-25],
     "wrong version": lambda: (lambda v: v[:4] + b"\x09" + v[5:])(_lz4_value("summarize")),
 }
+CORRUPT_REASON = {"garbage": "format", "truncated lz4": "mac", "wrong version": "format"}
 
 
 @pytest.mark.parametrize("kind", sorted(CORRUPT))
@@ -150,7 +155,8 @@ async def test_corrupt_value_is_a_miss_that_gets_replaced_and_counted(make_cache
         assert (outcome.hit, outcome.response.summary) == (False, "answer #1")
         assert model.calls == 1
         assert stats(cache).decode_failures == 1
-        replaced = envelope.decode(await raw.get(key), max_payload_bytes=1 << 20)
+        assert dict(stats(cache).decode_failures_by_reason) == {CORRUPT_REASON[kind]: 1}
+        replaced = envelope.decode(await raw.get(key), key=key, mac=NO_SECRET, max_payload_bytes=1 << 20)
         assert envelope.parse_response(replaced.payload).summary == "answer #1"
     finally:
         await raw.aclose()
@@ -211,7 +217,9 @@ async def test_skip_write_still_reads(make_cache, redis_url):
 async def test_max_age_treats_older_entries_as_misses(make_cache, redis_url):
     key = key_of("summarize", "aged")
     payload = response_for("summarize", "two minutes old").SerializeToString()
-    data, _ = envelope.encode(Envelope(payload, time.time() - 120, 3600, 4, "local"), compress_min_bytes=1024)
+    data, _ = envelope.encode(
+        Envelope(payload, time.time() - 120, 3600, 4, "local"), key=key, mac=NO_SECRET, compress_min_bytes=1024
+    )
     raw = Redis.from_url(redis_url)
     try:
         await raw.set(key, data, ex=3600)
@@ -426,7 +434,7 @@ async def test_stats_and_prometheus_metrics(make_cache, redis_url):
     assert 500 <= latency[("xlarge", "python")].p99_us <= 1200
 
     exposition = prometheus_client.generate_latest().decode()  # the default registry /metrics serves
-    assert 'aitext_cache_lookups_total{operation="summarize",result="hit",tier="memory"} 1.0' in exposition
+    assert 'aitext_cache_lookups_total{operation="summarize",result="hit",tenant="",tier="memory"} 1.0' in exposition
     assert "aitext_cache_memory_entries 2.0" in exposition
     assert "aitext_cache_redis_available 1.0" in exposition
     assert 'aitext_cache_key_seconds_count{backend="rust",text_tier="small"} 1.0' in exposition

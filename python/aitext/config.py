@@ -6,12 +6,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aitext.operations import OPERATIONS
 
 MiB = 1024 * 1024
+# cache_control.ttl_seconds is a uint32; a tenant's cap cannot be larger.
+MAX_TTL_SECONDS = 2**32 - 1
 TextTier = Literal["small", "medium", "large", "xlarge"]
 
 
@@ -24,8 +26,20 @@ class ConfigError(ValueError):
     """Settings that cannot work together; `aitext serve` prints it and exits."""
 
 
+class TenantSettings(BaseModel):
+    """One tenant's overrides in AITEXT_TENANTS; an unset field takes the deployment's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shared: bool | None = None
+    max_ttl_seconds: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
+    rate_limit_per_second: float | None = Field(None, ge=0)
+    rate_limit_burst: int | None = Field(None, ge=1)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AITEXT_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refused setting may be a secret (a key, the cache secret); say which, not what.
+    model_config = SettingsConfigDict(env_prefix="AITEXT_", env_file=None, extra="ignore", hide_input_in_errors=True)
 
     # --- server ---
     host: str = Field("[::]", description="Address the gRPC server binds.")
@@ -77,10 +91,11 @@ class Settings(BaseSettings):
     # --- security ---
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated API keys, each `key` or `key:scope+scope` (scopes: process, admin; default process).",
+        description="Comma-separated API keys, each `key`, `key:scope+scope` or `key:scope+scope@tenant` "
+        "(scopes: process, admin, ops; default process; no tenant: the key is a tenant of its own).",
     )
     api_keys_file: Path | None = Field(
-        None, description="File of hashed keys, lines `name sha256:<hex of the key> process,admin`."
+        None, description="File of hashed keys, lines `name sha256:<hex of the key> [process,admin][@tenant]`."
     )
     allow_unauthenticated: bool = Field(
         False, description="Development only: with no keys configured, accept calls without a key."
@@ -89,6 +104,20 @@ class Settings(BaseSettings):
         100.0, ge=0, description="Requests a second per API key (token bucket, shared through Redis); 0 disables."
     )
     rate_limit_burst: int = Field(200, ge=1, description="Token-bucket size: requests a key may make at once.")
+    tenant_rate_limit_per_second: float = Field(
+        0.0,
+        ge=0,
+        description="Requests a second per tenant, all its keys together (on top of the per-key limit); 0 disables.",
+    )
+    tenant_rate_limit_burst: int = Field(200, ge=1, description="Token-bucket size of the per-tenant limit.")
+    tenant_max_ttl_seconds: int = Field(
+        30 * 24 * 3600, ge=1, le=MAX_TTL_SECONDS, description="Largest cache_control.ttl_seconds a tenant may set."
+    )
+    tenants: dict[str, TenantSettings] = Field(
+        default_factory=dict,
+        description='Per-tenant overrides, JSON: `{"acme": {"shared": true, "max_ttl_seconds": 3600, '
+        '"rate_limit_per_second": 5, "rate_limit_burst": 10}}`.',
+    )
     tls_cert_file: Path | None = Field(
         None, description="PEM certificate chain; with tls_key_file the server speaks TLS only."
     )
@@ -137,6 +166,14 @@ class Settings(BaseSettings):
         default_factory=list, description="host:port,host:port of a Redis Cluster (instead of redis_url)."
     )
     cache_namespace: str = Field("ai_cache", description="Prefix of every cache key.")
+    cache_secret: SecretStr | None = Field(
+        None,
+        description="Secret of the MAC that binds each Redis entry to its key; every worker and replica needs the same "
+        "one. Unset: entries are checked but not bound against writers to Redis (a warning at start-up).",
+    )
+    cache_shared: bool = Field(
+        False, description="Every tenant reads and writes one shared cache pool (default: a partition per tenant)."
+    )
     key_backend: Literal["auto", "rust", "python"] = Field(
         "auto", description="Cache-key implementation; auto prefers the Rust extension."
     )
@@ -204,6 +241,16 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("cache_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short secret could be guessed offline from any entry read out of Redis.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "must be at least 16 characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         return value
 
     @field_validator("redis_url", mode="before")

@@ -13,6 +13,7 @@ from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
 from aitext.longdoc.engine import LongDocuments
 from aitext.processing.results import OperationResult
+from aitext.security.tenants import Tenant
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import ValidRequest
 
@@ -46,10 +47,20 @@ class Pipeline:
         self._make_key = keys.key_function()
         # Raises ConfigError at start-up when the model's input budget cannot hold a minimal prompt.
         self.long_documents = LongDocuments(settings, processor, cache)
+        self._namespaces: dict[tuple[str, bool], str] = {}
 
-    def namespace_for(self, request: ValidRequest) -> str:
-        """The cache namespace of a request's entries: its whole answer and its chunk results."""
-        return self._settings.cache_namespace
+    def namespace_for(self, tenant: Tenant) -> str:
+        """The namespace of every cache key made for `tenant`'s requests (docs/cache-keys.md, Tenants).
+
+        `{base}:t:{tenant}`, a partition of its own, or `{base}:shared` for a tenant in the shared
+        pool. The one place this is decided: whole answers and their parts (chunk entries) use it alike.
+        """
+        namespace = self._namespaces.get((tenant.name, tenant.shared))
+        if namespace is None:
+            base = self._settings.cache_namespace
+            namespace = f"{base}:shared" if tenant.shared else f"{base}:t:{tenant.name}"
+            self._namespaces[(tenant.name, tenant.shared)] = namespace
+        return namespace
 
     def key_for(self, request: ValidRequest) -> str:
         started = time.perf_counter()
@@ -60,7 +71,7 @@ class Pipeline:
             request.question,
             self._processor.model_name,
             self._processor.prompt_version,
-            self.namespace_for(request),
+            self.namespace_for(request.tenant),
         )
         self._cache.observe_key_latency(len(request.text), self.key_backend, time.perf_counter() - started)
         return key
@@ -74,7 +85,7 @@ class Pipeline:
             request.question,
             self._processor.model_name,
             f"{self._processor.prompt_version}/{stage}",
-            self.namespace_for(request),
+            self.namespace_for(request.tenant),
         )
 
     async def process(
@@ -109,7 +120,13 @@ class Pipeline:
             return response
 
         outcome = await self._cache.get_or_compute(
-            key, operation=request.spec.name, text_len=len(request.text), control=request.control, compute=compute
+            key,
+            operation=request.spec.name,
+            text_len=len(request.text),
+            control=request.control,
+            compute=compute,
+            tenant=request.tenant.name,
+            options=request.options,
         )
         response = outcome.response
         if outcome.hit and response.HasField("chunks"):

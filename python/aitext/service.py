@@ -17,6 +17,7 @@ from aitext.operations import BY_ENUM, OPERATIONS
 from aitext.pipeline import Pipeline, Processor
 from aitext.processing.unavailable import ProviderUnavailable
 from aitext.security.request_id import safe_request_id
+from aitext.security.tenants import current_caller
 from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
@@ -76,7 +77,7 @@ class TextService(pb_grpc.TextServiceServicer):
     async def Process(self, request: pb.ProcessRequest, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
         started = time.perf_counter()
         try:
-            valid = validate_process(request, self._settings)
+            valid = validate_process(request, self._settings, tenant=current_caller().tenant)
             response = await self._pipeline.process(valid, timeout=context.time_remaining())
         except Exception as exc:
             error = as_request_error(exc)
@@ -95,7 +96,7 @@ class TextService(pb_grpc.TextServiceServicer):
         started = time.perf_counter()
         inner = request.request
         try:
-            valid = validate_process(inner, self._settings, prefix="request.")
+            valid = validate_process(inner, self._settings, prefix="request.", tenant=current_caller().tenant)
         except Exception as exc:
             error = as_request_error(exc)
             log_request(context, inner.operation, len(inner.text), f"error:{error.code.name}", started)
@@ -126,13 +127,14 @@ class TextService(pb_grpc.TextServiceServicer):
             validate_batch(request, self._settings)
         except RequestError as exc:
             await exc.abort(context)
+        tenant = current_caller().tenant
         limit = request.max_concurrency or self._settings.batch_concurrency
         gate = asyncio.Semaphore(min(limit, self._settings.batch_concurrency))
 
         async def run_item(index: int, item: pb.ProcessRequest) -> pb.ProcessBatchResponse:
             async with gate:
                 try:
-                    valid = validate_process(item, self._settings, prefix=f"requests[{index}].")
+                    valid = validate_process(item, self._settings, prefix=f"requests[{index}].", tenant=tenant)
                     response = await self._pipeline.process(valid, timeout=context.time_remaining())
                     return pb.ProcessBatchResponse(index=index, response=response)
                 except Exception as exc:
@@ -179,29 +181,34 @@ class TextService(pb_grpc.TextServiceServicer):
     async def GetCacheStats(
         self, request: pb.GetCacheStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCacheStatsResponse:
+        caller = current_caller()
         stats = pb.GetCacheStatsResponse(
             key_backend=self._pipeline.key_backend,
             model=self._processor.model_name,
             provider_circuit=self._processor.circuit_state,
         )
-        fill_cache_stats(stats, self._cache)
+        # The caller's tenant only, unless the key may see the whole deployment.
+        fill_cache_stats(stats, self._cache, tenant=None if caller.allows("ops") else caller.tenant.name)
         return stats
 
     async def InvalidateCache(
         self, request: pb.InvalidateCacheRequest, context: grpc.aio.ServicerContext
     ) -> pb.InvalidateCacheResponse:
         try:
+            caller = current_caller()
+            # admin clears the caller's partition; ops, every partition of the deployment.
+            partition = None if caller.allows("ops") else self._pipeline.namespace_for(caller.tenant)
             target = request.WhichOneof("target")
             if target == "operation":
                 spec = BY_ENUM.get(request.operation)
                 if spec is None:
                     raise invalid_argument([("operation", "must be a known operation")])
-                deleted = await self._cache.invalidate_operation(spec.name)
+                deleted = await self._cache.invalidate_operation(spec.name, partition)
             elif target == "request":
-                valid = validate_process(request.request, self._settings, prefix="request.")
+                valid = validate_process(request.request, self._settings, prefix="request.", tenant=caller.tenant)
                 deleted = await self._cache.invalidate_key(self._pipeline.key_for(valid))
             elif target == "all" and request.all:
-                deleted = await self._cache.invalidate_all()
+                deleted = await self._cache.invalidate_all(partition)
             else:
                 raise invalid_argument([("target", "set one of operation, request or all=true")])
         except Exception as exc:

@@ -8,10 +8,15 @@ from aitext.operations import OPERATIONS
 from aitext.v1 import aitext_pb2 as pb
 
 
-def fill_cache_stats(out: pb.GetCacheStatsResponse, cache: ResponseCache) -> None:
-    """Sets the cache's fields of a GetCacheStatsResponse: lookups by tier and operation, sizes, key latency."""
+def fill_cache_stats(out: pb.GetCacheStatsResponse, cache: ResponseCache, tenant: str | None = None) -> None:
+    """Sets the cache's fields of a GetCacheStatsResponse: lookups by tier and operation, sizes, key latency.
+
+    With `tenant`, only what that tenant's own requests did: its lookups and decode failures. The
+    fields about the worker as a whole would show other tenants' activity, so they stay unset;
+    the configuration and health fields (memory_max_bytes, redis_mode, redis_available) are shown.
+    """
     metrics = cache.metrics
-    counts = metrics.lookup_counts()
+    counts = metrics.lookup_counts(tenant)
     operations = sorted(op.name for op in OPERATIONS)
     for tier in TIERS:
         hits = sum(v for (t, _, r), v in counts.items() if t == tier and r == "hit")
@@ -28,14 +33,20 @@ def fill_cache_stats(out: pb.GetCacheStatsResponse, cache: ResponseCache) -> Non
     lookups = sum(v for (t, _, _), v in counts.items() if t == "memory")
     hits = sum(v for (_, _, r), v in counts.items() if r == "hit")
     out.hit_ratio = hits / lookups if lookups else 0.0
-    out.memory_entries = len(cache.memory)
-    out.memory_bytes = cache.memory.bytes_used
     out.memory_max_bytes = cache.memory.max_bytes
     out.redis_mode = cache.redis_mode
     out.redis_available = cache.redis_available
+    failures = metrics.decode_failure_counts(tenant)
+    out.decode_failures = int(sum(failures.values()))
+    for reason, count in failures.items():
+        out.decode_failures_by_reason[reason] = int(count)
+    if tenant is not None:
+        out.tenant = tenant
+        return
+    out.memory_entries = len(cache.memory)
+    out.memory_bytes = cache.memory.bytes_used
     payload = metrics.total(metrics.payload_bytes)
     out.compression_ratio = metrics.total(metrics.stored_bytes) / payload if payload else 1.0
-    out.decode_failures = int(metrics.total(metrics.decode_failures))
     out.singleflight_joins = int(metrics.total(metrics.singleflight_joins))
     out.chunk_hits, out.chunk_misses = metrics.chunk_counts()
     out.model_calls_saved = int(metrics.total(metrics.model_calls_saved))

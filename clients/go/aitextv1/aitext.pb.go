@@ -1798,8 +1798,16 @@ type GetCacheStatsResponse struct {
 	ChunkMisses uint64 `protobuf:"varint,16,opt,name=chunk_misses,json=chunkMisses,proto3" json:"chunk_misses,omitempty"`
 	// Model calls not made because a chunk's map result was cached.
 	ModelCallsSaved uint64 `protobuf:"varint,17,opt,name=model_calls_saved,json=modelCallsSaved,proto3" json:"model_calls_saved,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// decode_failures by reason: "format", "mac", "operation", "bounds",
+	// "created_at". Each was a miss, and its entry was replaced.
+	DecodeFailuresByReason map[string]uint64 `protobuf:"bytes,18,rep,name=decode_failures_by_reason,json=decodeFailuresByReason,proto3" json:"decode_failures_by_reason,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The tenant these counts are about; empty when they cover the whole
+	// deployment (a key with the ops scope). For one tenant, the fields about
+	// the worker as a whole (memory_entries, memory_bytes, compression_ratio,
+	// singleflight_joins, key_latency) are left unset.
+	Tenant        string `protobuf:"bytes,19,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetCacheStatsResponse) Reset() {
@@ -1949,6 +1957,20 @@ func (x *GetCacheStatsResponse) GetModelCallsSaved() uint64 {
 		return x.ModelCallsSaved
 	}
 	return 0
+}
+
+func (x *GetCacheStatsResponse) GetDecodeFailuresByReason() map[string]uint64 {
+	if x != nil {
+		return x.DecodeFailuresByReason
+	}
+	return nil
+}
+
+func (x *GetCacheStatsResponse) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
 }
 
 type InvalidateCacheRequest struct {
@@ -2225,7 +2247,7 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\x05count\x18\x03 \x01(\x04R\x05count\x12\x15\n" +
 	"\x06p50_us\x18\x04 \x01(\x01R\x05p50Us\x12\x15\n" +
 	"\x06p95_us\x18\x05 \x01(\x01R\x05p95Us\x12\x15\n" +
-	"\x06p99_us\x18\x06 \x01(\x01R\x05p99Us\"\xac\x05\n" +
+	"\x06p99_us\x18\x06 \x01(\x01R\x05p99Us\"\x88\a\n" +
 	"\x15GetCacheStatsResponse\x12-\n" +
 	"\x06counts\x18\x01 \x03(\v2\x15.aitext.v1.TierCountsR\x06counts\x12\x1b\n" +
 	"\thit_ratio\x18\x02 \x01(\x01R\bhitRatio\x12%\n" +
@@ -2248,7 +2270,12 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\n" +
 	"chunk_hits\x18\x0f \x01(\x04R\tchunkHits\x12!\n" +
 	"\fchunk_misses\x18\x10 \x01(\x04R\vchunkMisses\x12*\n" +
-	"\x11model_calls_saved\x18\x11 \x01(\x04R\x0fmodelCallsSaved\"\xa3\x01\n" +
+	"\x11model_calls_saved\x18\x11 \x01(\x04R\x0fmodelCallsSaved\x12w\n" +
+	"\x19decode_failures_by_reason\x18\x12 \x03(\v2<.aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntryR\x16decodeFailuresByReason\x12\x16\n" +
+	"\x06tenant\x18\x13 \x01(\tR\x06tenant\x1aI\n" +
+	"\x1bDecodeFailuresByReasonEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa3\x01\n" +
 	"\x16InvalidateCacheRequest\x124\n" +
 	"\toperation\x18\x01 \x01(\x0e2\x14.aitext.v1.OperationH\x00R\toperation\x125\n" +
 	"\arequest\x18\x02 \x01(\v2\x19.aitext.v1.ProcessRequestH\x00R\arequest\x12\x12\n" +
@@ -2289,7 +2316,7 @@ func file_aitext_v1_aitext_proto_rawDescGZIP() []byte {
 }
 
 var file_aitext_v1_aitext_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_aitext_v1_aitext_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_aitext_v1_aitext_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_aitext_v1_aitext_proto_goTypes = []any{
 	(Operation)(0),                  // 0: aitext.v1.Operation
 	(SentimentLabel)(0),             // 1: aitext.v1.SentimentLabel
@@ -2319,7 +2346,8 @@ var file_aitext_v1_aitext_proto_goTypes = []any{
 	(*GetCacheStatsResponse)(nil),   // 25: aitext.v1.GetCacheStatsResponse
 	(*InvalidateCacheRequest)(nil),  // 26: aitext.v1.InvalidateCacheRequest
 	(*InvalidateCacheResponse)(nil), // 27: aitext.v1.InvalidateCacheResponse
-	(*status.Status)(nil),           // 28: google.rpc.Status
+	nil,                             // 28: aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntry
+	(*status.Status)(nil),           // 29: google.rpc.Status
 }
 var file_aitext_v1_aitext_proto_depIdxs = []int32{
 	0,  // 0: aitext.v1.ProcessRequest.operation:type_name -> aitext.v1.Operation
@@ -2339,31 +2367,32 @@ var file_aitext_v1_aitext_proto_depIdxs = []int32{
 	11, // 14: aitext.v1.ProcessStreamResponse.response:type_name -> aitext.v1.ProcessResponse
 	6,  // 15: aitext.v1.ProcessBatchRequest.requests:type_name -> aitext.v1.ProcessRequest
 	11, // 16: aitext.v1.ProcessBatchResponse.response:type_name -> aitext.v1.ProcessResponse
-	28, // 17: aitext.v1.ProcessBatchResponse.error:type_name -> google.rpc.Status
+	29, // 17: aitext.v1.ProcessBatchResponse.error:type_name -> google.rpc.Status
 	0,  // 18: aitext.v1.OperationInfo.operation:type_name -> aitext.v1.Operation
 	19, // 19: aitext.v1.OperationInfo.options:type_name -> aitext.v1.OptionInfo
 	20, // 20: aitext.v1.ListOperationsResponse.operations:type_name -> aitext.v1.OperationInfo
 	23, // 21: aitext.v1.GetCacheStatsResponse.counts:type_name -> aitext.v1.TierCounts
 	24, // 22: aitext.v1.GetCacheStatsResponse.key_latency:type_name -> aitext.v1.KeyLatency
-	0,  // 23: aitext.v1.InvalidateCacheRequest.operation:type_name -> aitext.v1.Operation
-	6,  // 24: aitext.v1.InvalidateCacheRequest.request:type_name -> aitext.v1.ProcessRequest
-	6,  // 25: aitext.v1.TextService.Process:input_type -> aitext.v1.ProcessRequest
-	16, // 26: aitext.v1.TextService.ProcessBatch:input_type -> aitext.v1.ProcessBatchRequest
-	13, // 27: aitext.v1.TextService.ProcessStream:input_type -> aitext.v1.ProcessStreamRequest
-	18, // 28: aitext.v1.TextService.ListOperations:input_type -> aitext.v1.ListOperationsRequest
-	22, // 29: aitext.v1.TextService.GetCacheStats:input_type -> aitext.v1.GetCacheStatsRequest
-	26, // 30: aitext.v1.TextService.InvalidateCache:input_type -> aitext.v1.InvalidateCacheRequest
-	11, // 31: aitext.v1.TextService.Process:output_type -> aitext.v1.ProcessResponse
-	17, // 32: aitext.v1.TextService.ProcessBatch:output_type -> aitext.v1.ProcessBatchResponse
-	15, // 33: aitext.v1.TextService.ProcessStream:output_type -> aitext.v1.ProcessStreamResponse
-	21, // 34: aitext.v1.TextService.ListOperations:output_type -> aitext.v1.ListOperationsResponse
-	25, // 35: aitext.v1.TextService.GetCacheStats:output_type -> aitext.v1.GetCacheStatsResponse
-	27, // 36: aitext.v1.TextService.InvalidateCache:output_type -> aitext.v1.InvalidateCacheResponse
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	28, // 23: aitext.v1.GetCacheStatsResponse.decode_failures_by_reason:type_name -> aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntry
+	0,  // 24: aitext.v1.InvalidateCacheRequest.operation:type_name -> aitext.v1.Operation
+	6,  // 25: aitext.v1.InvalidateCacheRequest.request:type_name -> aitext.v1.ProcessRequest
+	6,  // 26: aitext.v1.TextService.Process:input_type -> aitext.v1.ProcessRequest
+	16, // 27: aitext.v1.TextService.ProcessBatch:input_type -> aitext.v1.ProcessBatchRequest
+	13, // 28: aitext.v1.TextService.ProcessStream:input_type -> aitext.v1.ProcessStreamRequest
+	18, // 29: aitext.v1.TextService.ListOperations:input_type -> aitext.v1.ListOperationsRequest
+	22, // 30: aitext.v1.TextService.GetCacheStats:input_type -> aitext.v1.GetCacheStatsRequest
+	26, // 31: aitext.v1.TextService.InvalidateCache:input_type -> aitext.v1.InvalidateCacheRequest
+	11, // 32: aitext.v1.TextService.Process:output_type -> aitext.v1.ProcessResponse
+	17, // 33: aitext.v1.TextService.ProcessBatch:output_type -> aitext.v1.ProcessBatchResponse
+	15, // 34: aitext.v1.TextService.ProcessStream:output_type -> aitext.v1.ProcessStreamResponse
+	21, // 35: aitext.v1.TextService.ListOperations:output_type -> aitext.v1.ListOperationsResponse
+	25, // 36: aitext.v1.TextService.GetCacheStats:output_type -> aitext.v1.GetCacheStatsResponse
+	27, // 37: aitext.v1.TextService.InvalidateCache:output_type -> aitext.v1.InvalidateCacheResponse
+	32, // [32:38] is the sub-list for method output_type
+	26, // [26:32] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_aitext_v1_aitext_proto_init() }
@@ -2406,7 +2435,7 @@ func file_aitext_v1_aitext_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aitext_v1_aitext_proto_rawDesc), len(file_aitext_v1_aitext_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,9 +46,11 @@ type TextServiceClient interface {
 	ProcessStream(ctx context.Context, in *ProcessStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProcessStreamResponse], error)
 	// ListOperations describes the operations, their options and limits.
 	ListOperations(ctx context.Context, in *ListOperationsRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
-	// GetCacheStats reports hit ratios, sizes and key-generation latency.
+	// GetCacheStats reports hit ratios, sizes and key-generation latency: of the
+	// caller's tenant, or of the whole deployment for a key with the ops scope.
 	GetCacheStats(ctx context.Context, in *GetCacheStatsRequest, opts ...grpc.CallOption) (*GetCacheStatsResponse, error)
-	// InvalidateCache deletes cached responses. Requires the admin scope.
+	// InvalidateCache deletes cached responses. Requires the admin scope, and
+	// clears only the caller's tenant; the ops scope clears every tenant.
 	InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error)
 }
 
@@ -157,9 +159,11 @@ type TextServiceServer interface {
 	ProcessStream(*ProcessStreamRequest, grpc.ServerStreamingServer[ProcessStreamResponse]) error
 	// ListOperations describes the operations, their options and limits.
 	ListOperations(context.Context, *ListOperationsRequest) (*ListOperationsResponse, error)
-	// GetCacheStats reports hit ratios, sizes and key-generation latency.
+	// GetCacheStats reports hit ratios, sizes and key-generation latency: of the
+	// caller's tenant, or of the whole deployment for a key with the ops scope.
 	GetCacheStats(context.Context, *GetCacheStatsRequest) (*GetCacheStatsResponse, error)
-	// InvalidateCache deletes cached responses. Requires the admin scope.
+	// InvalidateCache deletes cached responses. Requires the admin scope, and
+	// clears only the caller's tenant; the ops scope clears every tenant.
 	InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error)
 	mustEmbedUnimplementedTextServiceServer()
 }

@@ -28,9 +28,9 @@ from typing import Any, TypeAlias
 import lz4.frame
 
 from aitext.cache import CacheOutcome, ResponseCache
-from aitext.cache.envelope import Envelope, encode
+from aitext.cache.envelope import EntryMac, Envelope, encode
 from aitext.config import Settings
-from aitext.operations import OPERATIONS
+from aitext.operations import BY_NAME, OPERATIONS
 from aitext.processing.processor import build_processor
 from aitext.v1 import aitext_pb2 as pb
 
@@ -52,6 +52,7 @@ SENTENCES = (
     "The council will revisit the parking enforcement budget in September, when the audit's follow-up is due.",
 )
 QUESTION = "How much will the new transit plan cost each year?"
+OPTIONS = {"max_length": 300, "max_points": 10, "num_questions": 10}
 
 
 def article(chars: int) -> str:
@@ -74,7 +75,7 @@ async def real_answers(text: str) -> dict[str, pb.ProcessResponse]:
     processor = build_processor(settings)
     answers = {}
     for op in OPERATIONS:
-        options = op.effective_options({"max_length": 300, "max_points": 10, "num_questions": 10})
+        options = op.effective_options(OPTIONS)
         result = await processor.run(op.name, text, options, QUESTION if op.requires_question else "")
         response = pb.ProcessResponse(
             operation=op.enum, model=processor.model_name, prompt_version=processor.prompt_version
@@ -111,8 +112,12 @@ async def measure(settings: Settings, answers: dict[str, pb.ProcessResponse], it
         async def compute(answer: pb.ProcessResponse = answer) -> pb.ProcessResponse:
             return answer
 
-        async def run(cache: ResponseCache, key: str) -> CacheOutcome:
-            return await cache.get_or_compute(key, operation=name, text_len=1000, control=control, compute=compute)
+        options = BY_NAME[name].effective_options(OPTIONS)
+
+        async def run(cache: ResponseCache, key: str, options: dict[str, int] = options) -> CacheOutcome:
+            return await cache.get_or_compute(
+                key, operation=name, text_len=1000, control=control, compute=compute, tenant="bench", options=options
+            )
 
         memory = ResponseCache(settings, redis=Redis.from_url(redis_url), owns_redis=True)
         no_l1 = ResponseCache(
@@ -138,6 +143,8 @@ async def measure(settings: Settings, answers: dict[str, pb.ProcessResponse], it
         payload = answer.SerializeToString()
         stored, codec = encode(
             Envelope(payload, time.time(), 3600, 1000, answer.model),
+            key=f"bench:v1:{name}:hot",
+            mac=EntryMac("bench-secret-0123456789"),
             compress_min_bytes=settings.cache_compress_min_bytes,
         )
         rows.append(
@@ -243,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     answers = asyncio.run(real_answers(article(args.text_chars)))
 
     def run(url: str) -> list[Row]:
-        settings = Settings(redis_url=url, cache_namespace="bench", metrics_port=0)
+        # A secret, as a deployment with Redis has one: the MAC is part of every L2 read and write.
+        settings = Settings(
+            redis_url=url, cache_namespace="bench", metrics_port=0, cache_secret="bench-secret-0123456789"
+        )
         return asyncio.run(measure(settings, answers, args.iterations))
 
     if args.redis_url:

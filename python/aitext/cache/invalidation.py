@@ -2,7 +2,8 @@
 
 Each process keeps answers in its own memory tier (L1). After deleting in
 Redis, the invalidating process announces what it deleted. Each announcement on `{namespace}:invalidations` is "<token> <message>", the
-message one of "all", "op:<operation>" or "key:<cache key>". The token is
+message one of "all", "op:<operation>" (both across every partition),
+"prefix:<key prefix>" (one partition, or one operation in it) or "key:<cache key>". The token is
 fresh for each announcement and also SET under `{namespace}.invalidation-token`
 (outside "{namespace}:*", so invalidate-all keeps it): a process whose
 subscription was interrupted compares tokens to learn whether it missed one,
@@ -16,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Awaitable
 
+from aitext.cache.keys import KEY_VERSION
 from aitext.cache.memory import MemoryLRU
 from aitext.cache.redis_tier import RedisTier, Unavailable
 
@@ -48,12 +50,25 @@ class Invalidations:
             self._gap_check.cancel()
             await asyncio.gather(self._gap_check, return_exceptions=True)
 
-    async def operation(self, operation: str) -> int:
-        pattern = f"{_glob_escape(self._namespace)}:v1:{_glob_escape(operation)}:*"
+    async def operation(self, operation: str, partition: str | None = None) -> int:
+        """One operation's entries in one partition (a namespace), or in all of them (None)."""
+        if partition is not None:
+            prefix = f"{partition}:{KEY_VERSION}:{operation}:"
+            return await self._delete(self._redis.delete_matching(_glob_escape(prefix) + "*"), f"prefix:{prefix}")
+        # Keys are "{namespace}:v1:{op}:{hex}" with namespaces "{base}", "{base}:shared" and
+        # "{base}:t:{tenant}": tenant names hold no ':', so "v1:{op}:" occurs only where it belongs.
+        pattern = f"{_glob_escape(self._namespace)}:*{KEY_VERSION}:{_glob_escape(operation)}:*"
         return await self._delete(self._redis.delete_matching(pattern), f"op:{operation}")
 
-    async def everything(self) -> int:
-        return await self._delete(self._redis.delete_matching(f"{_glob_escape(self._namespace)}:*"), "all")
+    async def everything(self, partition: str | None = None) -> int:
+        """Every entry of one partition, or (None) everything under the deployment's namespace."""
+        if partition is not None:
+            prefix = f"{partition}:"
+            return await self._delete(self._redis.delete_matching(_glob_escape(prefix) + "*"), f"prefix:{prefix}")
+        # Cache entries of every partition (and of the un-partitioned keys before tenants), not the
+        # other keys under the namespace: rate-limit buckets ("{base}:ratelimit:...") stay.
+        pattern = f"{_glob_escape(self._namespace)}:*{KEY_VERSION}:*"
+        return await self._delete(self._redis.delete_matching(pattern), "all")
 
     async def key(self, key: str) -> int:
         return await self._delete(self._redis.delete(key), f"key:{key}")
@@ -84,6 +99,8 @@ class Invalidations:
             self._memory.clear()
         elif kind == "op":
             self._memory.delete_operation(target)
+        elif kind == "prefix":
+            self._memory.delete_prefix(target)
         elif kind == "key":
             self._memory.delete(target)
 

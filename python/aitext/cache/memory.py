@@ -82,6 +82,13 @@ class MemoryLRU:
             self._remove(key)
         return len(doomed)
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Entries whose key starts with `prefix`: one partition, or one operation in it."""
+        doomed = [key for key in self._entries if key.startswith(prefix)]
+        for key in doomed:
+            self._remove(key)
+        return len(doomed)
+
     def clear(self) -> int:
         count = len(self._entries)
         self._entries.clear()

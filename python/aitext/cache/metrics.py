@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
+from aitext.cache.envelope import FAILURE_REASONS
+
 TIERS = ("memory", "redis")
 TEXT_TIERS = ("small", "medium", "large", "xlarge")
 KEY_BACKENDS = ("rust", "python")
@@ -31,15 +33,18 @@ class CacheMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.operations = frozenset(operations)
         r = self.registry
+        # Tenants label the series GetCacheStats is scoped by; their number is bounded by the
+        # configured keys (a key without a tenant is one), never by what clients send.
         self.lookups = Counter(
             "aitext_cache_lookups",
-            "Cache lookups by tier, operation and result (hit or miss).",
-            ["tier", "operation", "result"],
+            "Cache lookups by tenant, tier, operation and result (hit or miss).",
+            ["tenant", "tier", "operation", "result"],
             registry=r,
         )
         self.decode_failures = Counter(
             "aitext_cache_decode_failures",
-            "Stored values that failed to decode (deleted, counted as misses).",
+            f"Stored values not served (deleted, counted as misses), by tenant and reason: {', '.join(FAILURE_REASONS)}.",
+            ["tenant", "reason"],
             registry=r,
         )
         self.singleflight_joins = Counter(
@@ -81,17 +86,17 @@ class CacheMetrics:
         )
         # labels() takes a lock and builds a tuple key on every call: the request path reuses the
         # children instead (bounded: the label values are mapped onto fixed sets first).
-        self._lookup_children: dict[tuple[str, str, bool], Counter] = {}
+        self._lookup_children: dict[tuple[str, str, str, bool], Counter] = {}
         self._latency_children: dict[tuple[str, str], Histogram] = {}
 
     def operation_label(self, operation: str) -> str:
         return operation if operation in self.operations else OTHER
 
-    def count_lookup(self, tier: str, operation: str, hit: bool) -> None:
-        labels = (tier, self.operation_label(operation), hit)
+    def count_lookup(self, tenant: str, tier: str, operation: str, hit: bool) -> None:
+        labels = (tenant, tier, self.operation_label(operation), hit)
         child = self._lookup_children.get(labels)
         if child is None:
-            child = self._lookup_children[labels] = self.lookups.labels(labels[0], labels[1], "hit" if hit else "miss")
+            child = self._lookup_children[labels] = self.lookups.labels(*labels[:3], "hit" if hit else "miss")
         child.inc()
 
     def count_chunk(self, hit: bool) -> None:
@@ -103,6 +108,9 @@ class CacheMetrics:
         """(hits, misses) of chunk lookups."""
         counts = {s.labels["result"]: s.value for s in _samples(self.chunk_lookups, "_total")}
         return int(counts.get("hit", 0)), int(counts.get("miss", 0))
+
+    def count_decode_failure(self, tenant: str, reason: str) -> None:
+        self.decode_failures.labels(tenant, reason).inc()  # rare: labels() is fine here
 
     def observe_key_latency(self, text_tier: str, backend: str, seconds: float) -> None:
         labels = (text_tier, backend if backend in KEY_BACKENDS else OTHER)
@@ -126,12 +134,22 @@ class CacheMetrics:
 
     # --- reading back (GetCacheStats) ---
 
-    def lookup_counts(self) -> dict[tuple[str, str, str], float]:
-        """(tier, operation, result) -> count, for every series that has been touched."""
-        return {
-            (s.labels["tier"], s.labels["operation"], s.labels["result"]): s.value
-            for s in _samples(self.lookups, "_total")
-        }
+    def lookup_counts(self, tenant: str | None = None) -> dict[tuple[str, str, str], float]:
+        """(tier, operation, result) -> count, of one tenant or (None) of all, for every series touched."""
+        counts: dict[tuple[str, str, str], float] = {}
+        for s in _samples(self.lookups, "_total"):
+            if tenant is None or s.labels["tenant"] == tenant:
+                labels = (s.labels["tier"], s.labels["operation"], s.labels["result"])
+                counts[labels] = counts.get(labels, 0.0) + s.value
+        return counts
+
+    def decode_failure_counts(self, tenant: str | None = None) -> dict[str, float]:
+        """reason -> count, of one tenant or (None) of all."""
+        counts: dict[str, float] = {}
+        for s in _samples(self.decode_failures, "_total"):
+            if tenant is None or s.labels["tenant"] == tenant:
+                counts[s.labels["reason"]] = counts.get(s.labels["reason"], 0.0) + s.value
+        return counts
 
     @staticmethod
     def total(counter: Counter) -> float:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
 from aitext.cache import envelope
 from aitext.cache.invalidation import Invalidations
+from aitext.cache.keys import KEY_VERSION
 from aitext.cache.memory import MemoryLRU
 from aitext.cache.metrics import CacheMetrics, publish, published
 from aitext.cache.redis_entries import RedisEntries
@@ -17,10 +20,16 @@ from aitext.cache.redis_tier import RedisClient, RedisTier, connect
 from aitext.cache.singleflight import SingleFlight
 from aitext.cache.text_tiers import TextTiers
 from aitext.config import Settings
-from aitext.operations import OPERATIONS
+from aitext.operations import BY_NAME, OPERATIONS
 from aitext.v1 import aitext_pb2 as pb
 
+log = logging.getLogger(__name__)
+
 Compute = Callable[[], Awaitable[pb.ProcessResponse]]
+
+# How far in the future a stored created_at may be and still be served: clocks of hosts sharing
+# a Redis disagree by milliseconds under NTP; an entry dated later than this is not from one of them.
+CLOCK_SKEW_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -47,6 +56,8 @@ class _Request:
 
     key: str
     operation: str
+    tenant: str  # labels its counters
+    options: Mapping[str, int] | None  # the request's effective options: the bounds a stored answer must keep
     text_len: int
     ttl: int
     admit: bool  # to the memory tier (its text-size tier is one L1 keeps)
@@ -75,6 +86,8 @@ class ResponseCache:
             settings.cache_tier_small_chars, settings.cache_tier_medium_chars, settings.cache_tier_large_chars
         )
         self._memory_tiers = frozenset(settings.cache_memory_tiers)
+        secret = settings.cache_secret
+        self.mac = envelope.EntryMac(secret.get_secret_value() if secret is not None else None)
         self._ttls = {op.name: settings.ttl_seconds(op.name) for op in OPERATIONS}
         self.memory = MemoryLRU(settings.cache_memory_max_bytes, settings.cache_memory_max_item_bytes)
         self.metrics = CacheMetrics((op.name for op in OPERATIONS), registry)
@@ -96,6 +109,7 @@ class ResponseCache:
             self._entries = RedisEntries(
                 self.redis,
                 self.metrics,
+                self.mac,
                 max_payload=settings.max_message_bytes,
                 compress_min=settings.cache_compress_min_bytes,
             )
@@ -115,6 +129,14 @@ class ResponseCache:
     async def start(self) -> None:
         """Connects to Redis if configured; a Redis that is down only means L2 waits for it."""
         publish(self.metrics)
+        if not self.mac.keyed:
+            log.warning(
+                "AITEXT_CACHE_SECRET is not set: %s",
+                "Redis entries carry an unkeyed MAC, so anyone who can write to this Redis can plant answers "
+                "that the service will serve; set the same secret on every worker and replica"
+                if self.redis is not None
+                else "no Redis is configured, so nothing is stored outside this process yet; set it before adding Redis",
+            )
         if self.redis is not None and self._invalidations is not None:
             await self.redis.start()
             await self._invalidations.subscribe(self._settings.redis_timeout_seconds)
@@ -151,32 +173,47 @@ class ResponseCache:
         text_len: int,
         control: pb.CacheControl,
         compute: Compute,
+        tenant: str = "",
+        options: Mapping[str, int] | None = None,
         count_lookups: bool = True,
     ) -> CacheOutcome:
+        """The answer under `key`, from a tier or from compute().
+
+        `tenant` labels the counters (GetCacheStats is scoped by it); the key's namespace is what
+        partitions the entries. `options` are the request's effective options: an answer read from
+        Redis must keep their bounds to be served (None checks only the result type's own bounds).
+        """
+        max_age = control.max_age_seconds if control.HasField("max_age_seconds") else None
+        if not control.skip_read:
+            # L1 entries are checked on the way in (computed here, or read from Redis through every
+            # check below), and live in this process only: a hit needs no MAC. The hit path does
+            # only what a hit needs; the rest of the request is assembled after a miss.
+            now = time.time()
+            entry = self.memory.get(key, now)
+            fresh = entry is not None and (max_age is None or now - entry.created_at <= max_age)
+            if count_lookups:
+                self.metrics.count_lookup(tenant, "memory", operation, fresh)
+            if entry is not None and fresh:
+                return CacheOutcome(
+                    envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at)
+                )
+
         ttl = control.ttl_seconds if control.HasField("ttl_seconds") else self._ttls[operation]
         request = _Request(
             key,
             operation,
+            tenant,
+            options,
             text_len,
             ttl,
             admit=self.text_tiers.of(text_len) in self._memory_tiers,
             store=not control.skip_write and ttl > 0,
-            max_age=control.max_age_seconds if control.HasField("max_age_seconds") else None,
+            max_age=max_age,
             compute=compute,
             counted=count_lookups,
         )
         if control.skip_read:
             return self._outcome(await self._compute_and_store(request))
-
-        now = time.time()
-        entry = self.memory.get(key, now)
-        fresh = entry is not None and not request.too_old(entry.created_at, now)
-        if request.counted:
-            self.metrics.count_lookup("memory", operation, fresh)
-        if entry is not None and fresh:
-            return CacheOutcome(
-                envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at)
-            )
 
         joining = key in self._flights
         if joining:
@@ -194,11 +231,13 @@ class ResponseCache:
     async def _redis_lookup(self, request: _Request) -> _Found | None:
         if self._entries is None:
             return None
-        stored = await self._entries.get(request.key)
+        stored = await self._entries.get(
+            request.key, tenant=request.tenant, check=lambda found, response: _check(request, found, response)
+        )
         now = time.time()
         hit = stored is not None and not request.too_old(stored.created_at, now)
         if request.counted:
-            self.metrics.count_lookup("redis", request.operation, hit)
+            self.metrics.count_lookup(request.tenant, "redis", request.operation, hit)
         if stored is None or not hit:
             return None
         if request.admit and stored.expires_at > now:
@@ -230,16 +269,20 @@ class ResponseCache:
         return CacheOutcome(envelope.parse_response(found.payload), found.hit, found.tier, age)
 
     # --- invalidation: this process's memory, then Redis and the other processes' memory ---
+    # `namespace` limits a clear to one partition (a tenant's); None clears every partition.
 
-    async def invalidate_operation(self, operation: str) -> int:
+    async def invalidate_operation(self, operation: str, namespace: str | None = None) -> int:
         if operation not in self._ttls:
             raise ValueError(f"unknown operation {operation!r}")
-        in_memory = self.memory.delete_operation(operation)
-        return in_memory if self._invalidations is None else await self._invalidations.operation(operation)
+        if namespace is None:
+            in_memory = self.memory.delete_operation(operation)
+        else:
+            in_memory = self.memory.delete_prefix(f"{namespace}:{KEY_VERSION}:{operation}:")
+        return in_memory if self._invalidations is None else await self._invalidations.operation(operation, namespace)
 
-    async def invalidate_all(self) -> int:
-        in_memory = self.memory.clear()
-        return in_memory if self._invalidations is None else await self._invalidations.everything()
+    async def invalidate_all(self, namespace: str | None = None) -> int:
+        in_memory = self.memory.clear() if namespace is None else self.memory.delete_prefix(f"{namespace}:")
+        return in_memory if self._invalidations is None else await self._invalidations.everything(namespace)
 
     async def invalidate_key(self, key: str) -> int:
         in_memory = self.memory.delete(key)
@@ -249,6 +292,27 @@ class ResponseCache:
 
     def observe_key_latency(self, text_len: int, backend: str, seconds: float) -> None:
         self.metrics.observe_key_latency(self.text_tiers.of(text_len), backend, seconds)
+
+
+def _check(request: _Request, stored: envelope.Envelope, response: pb.ProcessResponse) -> None:
+    """Whether an authentic stored answer fits this request; EnvelopeError with the reason if not.
+
+    The MAC proves who wrote an entry, not that the writer was right: these hold even against a
+    leaked secret, a bug, or an answer stored before a bound was tightened.
+    """
+    spec = BY_NAME[request.operation]
+    if response.operation != spec.enum:
+        raise envelope.EnvelopeError(
+            f"holds a {pb.Operation.Name(response.operation)} answer, not {spec.name}", reason="operation"
+        )
+    try:
+        result = spec.result_type.read(response)
+        if request.options is not None and result.checked(request.options) != result:
+            raise ValueError("outside the request's bounds")
+    except ValueError as exc:  # pydantic's ValidationError and OutputRejected are ValueErrors
+        raise envelope.EnvelopeError(f"the answer breaks its bounds: {exc}", reason="bounds") from None
+    if not math.isfinite(stored.created_at) or stored.created_at > time.time() + CLOCK_SKEW_SECONDS:
+        raise envelope.EnvelopeError(f"created_at {stored.created_at} is not a past time", reason="created_at")
 
 
 def build_cache(

@@ -15,7 +15,6 @@ from typing import Protocol
 
 from aitext.cache.response_cache import ResponseCache
 from aitext.operations import BY_NAME
-from aitext.processing import results
 from aitext.processing.results import OperationResult
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1.aitext_pb2 import ProcessResponse
@@ -23,8 +22,6 @@ from aitext.v1.aitext_pb2 import ProcessResponse
 # (text or digest hex, stage, options) -> cache key; the pipeline binds the rest (namespace included).
 KeyMaker = Callable[[str, str, dict[str, int]], str]
 MAP, REDUCE = "map", "reduce"
-
-_LABELS = {enum: label for label, enum in results.SENTIMENT_LABELS.items()}
 
 
 class ModelRunner(Protocol):
@@ -65,6 +62,7 @@ class CachedCalls:
         *,
         operation: str,
         question: str,
+        tenant: str,
         control: pb.CacheControl,
         deadline: float | None,
     ) -> None:
@@ -73,6 +71,7 @@ class CachedCalls:
         self._key = key
         self.operation = operation
         self.question = question
+        self._tenant = tenant
         self._control = control
         self._deadline = deadline
         self.figures = Figures()
@@ -123,22 +122,8 @@ class CachedCalls:
             text_len=len(text),
             control=self._control,
             compute=compute,
+            tenant=self._tenant,
+            options=options,
             count_lookups=False,
         )
-        return read(self.operation, outcome.response), outcome.hit
-
-
-def read(operation: str, response: ProcessResponse) -> OperationResult:
-    """The result a cached ProcessResponse was filled from."""
-    if operation == "summarize":
-        return results.SummaryResult(summary=response.summary)
-    if operation == "sentiment":
-        s = response.sentiment
-        return results.SentimentResult(label=_LABELS[s.label], confidence=s.confidence, explanation=s.explanation)
-    if operation == "key_points":
-        return results.KeyPointsResult(points=list(response.key_points.points))
-    if operation == "questions":
-        return results.QuestionsResult(questions=list(response.questions.questions))
-    if operation == "qa":
-        return results.AnswerResult(answer=response.answer)
-    raise ValueError(f"unknown operation {operation!r}")
+        return spec.result_type.read(outcome.response), outcome.hit

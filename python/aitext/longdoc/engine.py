@@ -80,6 +80,7 @@ class LongDocuments:
             key,
             operation=operation,
             question=request.question,
+            tenant=request.tenant.name,
             control=request.control,
             deadline=deadline,
         )

@@ -1,8 +1,9 @@
 """Structured outputs of the agents: what a model must return, validated before use.
 
 Each operation's result type (the operations table names it) also knows the
-bounds that depend on the request (`checked`) and where it goes in a
-ProcessResponse (`fill`).
+bounds that depend on the request (`checked`), where it goes in a
+ProcessResponse (`fill`), and how to read it back out of one (`read`, which the
+cache uses to check a stored answer against the same bounds before serving it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ class OperationResult(BaseModel):
     def fill(self, response: pb.ProcessResponse) -> None:
         """Sets this result's field of the response."""
 
+    @classmethod
+    @abstractmethod
+    def read(cls, response: pb.ProcessResponse) -> OperationResult:
+        """The result `fill` set, validated by this type; ValueError when the response holds another kind."""
+
+
+def _holds(response: pb.ProcessResponse, field: str) -> None:
+    held = response.WhichOneof("result")
+    if held != field:
+        raise OutputRejected(f"the response holds {held or 'no result'}, not {field}")
+
 
 class SummaryResult(OperationResult):
     summary: str = Field(min_length=1)
@@ -45,12 +57,18 @@ class SummaryResult(OperationResult):
     def fill(self, response: pb.ProcessResponse) -> None:
         response.summary = self.summary
 
+    @classmethod
+    def read(cls, response: pb.ProcessResponse) -> SummaryResult:
+        _holds(response, "summary")
+        return cls(summary=response.summary)
+
 
 SENTIMENT_LABELS = {
     "positive": pb.SENTIMENT_LABEL_POSITIVE,
     "negative": pb.SENTIMENT_LABEL_NEGATIVE,
     "neutral": pb.SENTIMENT_LABEL_NEUTRAL,
 }
+_LABEL_NAMES = {value: name for name, value in SENTIMENT_LABELS.items()}
 
 
 class SentimentResult(OperationResult):
@@ -68,6 +86,15 @@ class SentimentResult(OperationResult):
         response.sentiment.confidence = self.confidence
         response.sentiment.explanation = self.explanation
 
+    @classmethod
+    def read(cls, response: pb.ProcessResponse) -> SentimentResult:
+        _holds(response, "sentiment")
+        sentiment = response.sentiment
+        label = _LABEL_NAMES.get(sentiment.label)
+        if label is None:
+            raise OutputRejected(f"unknown sentiment label {sentiment.label}")
+        return cls(label=label, confidence=sentiment.confidence, explanation=sentiment.explanation)
+
 
 class KeyPointsResult(OperationResult):
     points: list[str] = Field(min_length=1)
@@ -80,6 +107,11 @@ class KeyPointsResult(OperationResult):
 
     def fill(self, response: pb.ProcessResponse) -> None:
         response.key_points.points.extend(self.points)
+
+    @classmethod
+    def read(cls, response: pb.ProcessResponse) -> KeyPointsResult:
+        _holds(response, "key_points")
+        return cls(points=list(response.key_points.points))
 
 
 class QuestionsResult(OperationResult):
@@ -94,6 +126,11 @@ class QuestionsResult(OperationResult):
     def fill(self, response: pb.ProcessResponse) -> None:
         response.questions.questions.extend(self.questions)
 
+    @classmethod
+    def read(cls, response: pb.ProcessResponse) -> QuestionsResult:
+        _holds(response, "questions")
+        return cls(questions=list(response.questions.questions))
+
 
 class AnswerResult(OperationResult):
     answer: str
@@ -105,3 +142,8 @@ class AnswerResult(OperationResult):
 
     def fill(self, response: pb.ProcessResponse) -> None:
         response.answer = self.answer
+
+    @classmethod
+    def read(cls, response: pb.ProcessResponse) -> AnswerResult:
+        _holds(response, "answer")
+        return cls(answer=response.answer)

@@ -1,4 +1,4 @@
-"""Per-key token buckets: in Redis when it is there (shared by every worker and replica), else in memory."""
+"""Token buckets per key and per tenant: in Redis when it is there (shared by every worker and replica), else in memory."""
 
 from __future__ import annotations
 
@@ -39,46 +39,47 @@ class Decision:
 
 
 class LocalBuckets:
-    def __init__(self, rate: float, burst: int) -> None:
-        self._rate, self._burst = rate, burst
+    def __init__(self) -> None:
         self._state: dict[str, tuple[float, float]] = {}
 
-    def take(self, identity: str) -> Decision:
+    def take(self, identity: str, rate: float, burst: int) -> Decision:
         now = time.monotonic()
-        tokens, last = self._state.get(identity, (float(self._burst), now))
-        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        tokens, last = self._state.get(identity, (float(burst), now))
+        tokens = min(burst, tokens + (now - last) * rate)
         if tokens >= 1:
             self._state[identity] = (tokens - 1, now)
             return Decision(True)
         self._state[identity] = (tokens, now)
-        return Decision(False, (1 - tokens) / self._rate)
+        return Decision(False, (1 - tokens) / rate)
 
 
 class RateLimiter:
-    """rate tokens a second, bursts of `burst`; rate 0 turns limiting off."""
+    """Token buckets: `rate` tokens a second, bursts of `burst`, per identity; rate 0 turns a bucket off.
+
+    The constructor's rate and burst are the default (the per-key limit); acquire() may name others
+    (a tenant's). Identities are namespaced by the caller: `key:<name>`, `tenant:<name>`.
+    """
 
     def __init__(
         self, rate: float, burst: int, *, redis: RedisClient | None = None, namespace: str = "ai_cache"
     ) -> None:
-        self.enabled = rate > 0
         self._rate, self._burst = rate, max(1, burst)
-        self._local = LocalBuckets(rate, self._burst) if self.enabled else None
-        self._script = redis.register_script(TOKEN_BUCKET) if redis is not None and self.enabled else None
+        self._local = LocalBuckets()
+        self._script = redis.register_script(TOKEN_BUCKET) if redis is not None else None
         self._namespace = namespace
         self._redis_down_until = 0.0
 
-    async def acquire(self, identity: str) -> Decision:
-        if not self.enabled:
+    async def acquire(self, identity: str, rate: float | None = None, burst: int | None = None) -> Decision:
+        rate = self._rate if rate is None else rate
+        burst = self._burst if burst is None else max(1, burst)
+        if rate <= 0:
             return Decision(True)
         if self._script is not None and time.monotonic() >= self._redis_down_until:
             try:
-                wait = float(
-                    await self._script(keys=[f"{self._namespace}:ratelimit:{identity}"], args=[self._rate, self._burst])
-                )
+                wait = float(await self._script(keys=[f"{self._namespace}:ratelimit:{identity}"], args=[rate, burst]))
                 return Decision(wait == 0, wait)
             except REDIS_FAILURES as exc:
                 # Limiting goes on per process until Redis answers again; never fail a request for it.
                 log.warning("rate limiter: Redis unavailable (%s); limiting locally for 5 s", exc)
                 self._redis_down_until = time.monotonic() + 5
-        assert self._local is not None  # set whenever limiting is enabled
-        return self._local.take(identity)
+        return self._local.take(identity, rate, burst)

@@ -9,12 +9,16 @@ from aitext.config import ConfigError, Settings
 from aitext.security.api_keys import KeyStore, parse_env_keys, parse_key_file
 from aitext.security.interceptor import AccessInterceptor
 from aitext.security.rate_limit import RateLimiter
+from aitext.security.tenants import Tenants
 
 
 def load_keys(settings: Settings) -> KeyStore:
-    keys = parse_env_keys([key.get_secret_value() for key in settings.api_keys])
-    if settings.api_keys_file is not None:
-        keys += parse_key_file(settings.api_keys_file)
+    try:
+        keys = parse_env_keys([key.get_secret_value() for key in settings.api_keys])
+        if settings.api_keys_file is not None:
+            keys += parse_key_file(settings.api_keys_file)
+    except ValueError as exc:  # a bad scope or tenant name: say so, as for any other setting
+        raise ConfigError(str(exc)) from None
     return KeyStore(keys)
 
 
@@ -32,7 +36,11 @@ def build_access(settings: Settings) -> AccessInterceptor:
         redis=redis[0] if redis else None,
         namespace=settings.cache_namespace,
     )
-    return AccessInterceptor(keys, limiter, allow_unauthenticated=settings.allow_unauthenticated)
+    try:
+        tenants = Tenants(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return AccessInterceptor(keys, limiter, tenants, allow_unauthenticated=settings.allow_unauthenticated)
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:

@@ -280,7 +280,14 @@ class KeyLatency(_message.Message):
     def __init__(self, text_tier: _Optional[str] = ..., backend: _Optional[str] = ..., count: _Optional[int] = ..., p50_us: _Optional[float] = ..., p95_us: _Optional[float] = ..., p99_us: _Optional[float] = ...) -> None: ...
 
 class GetCacheStatsResponse(_message.Message):
-    __slots__ = ("counts", "hit_ratio", "memory_entries", "memory_bytes", "memory_max_bytes", "redis_mode", "redis_available", "compression_ratio", "decode_failures", "singleflight_joins", "key_latency", "key_backend", "provider_circuit", "model", "chunk_hits", "chunk_misses", "model_calls_saved")
+    __slots__ = ("counts", "hit_ratio", "memory_entries", "memory_bytes", "memory_max_bytes", "redis_mode", "redis_available", "compression_ratio", "decode_failures", "singleflight_joins", "key_latency", "key_backend", "provider_circuit", "model", "chunk_hits", "chunk_misses", "model_calls_saved", "decode_failures_by_reason", "tenant")
+    class DecodeFailuresByReasonEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     HIT_RATIO_FIELD_NUMBER: _ClassVar[int]
     MEMORY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
@@ -298,6 +305,8 @@ class GetCacheStatsResponse(_message.Message):
     CHUNK_HITS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_MISSES_FIELD_NUMBER: _ClassVar[int]
     MODEL_CALLS_SAVED_FIELD_NUMBER: _ClassVar[int]
+    DECODE_FAILURES_BY_REASON_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedCompositeFieldContainer[TierCounts]
     hit_ratio: float
     memory_entries: int
@@ -315,7 +324,9 @@ class GetCacheStatsResponse(_message.Message):
     chunk_hits: int
     chunk_misses: int
     model_calls_saved: int
-    def __init__(self, counts: _Optional[_Iterable[_Union[TierCounts, _Mapping]]] = ..., hit_ratio: _Optional[float] = ..., memory_entries: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., memory_max_bytes: _Optional[int] = ..., redis_mode: _Optional[str] = ..., redis_available: _Optional[bool] = ..., compression_ratio: _Optional[float] = ..., decode_failures: _Optional[int] = ..., singleflight_joins: _Optional[int] = ..., key_latency: _Optional[_Iterable[_Union[KeyLatency, _Mapping]]] = ..., key_backend: _Optional[str] = ..., provider_circuit: _Optional[str] = ..., model: _Optional[str] = ..., chunk_hits: _Optional[int] = ..., chunk_misses: _Optional[int] = ..., model_calls_saved: _Optional[int] = ...) -> None: ...
+    decode_failures_by_reason: _containers.ScalarMap[str, int]
+    tenant: str
+    def __init__(self, counts: _Optional[_Iterable[_Union[TierCounts, _Mapping]]] = ..., hit_ratio: _Optional[float] = ..., memory_entries: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., memory_max_bytes: _Optional[int] = ..., redis_mode: _Optional[str] = ..., redis_available: _Optional[bool] = ..., compression_ratio: _Optional[float] = ..., decode_failures: _Optional[int] = ..., singleflight_joins: _Optional[int] = ..., key_latency: _Optional[_Iterable[_Union[KeyLatency, _Mapping]]] = ..., key_backend: _Optional[str] = ..., provider_circuit: _Optional[str] = ..., model: _Optional[str] = ..., chunk_hits: _Optional[int] = ..., chunk_misses: _Optional[int] = ..., model_calls_saved: _Optional[int] = ..., decode_failures_by_reason: _Optional[_Mapping[str, int]] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class InvalidateCacheRequest(_message.Message):
     __slots__ = ("operation", "request", "all")

@@ -105,14 +105,16 @@ class TextServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCacheStats(self, request, context):
-        """GetCacheStats reports hit ratios, sizes and key-generation latency.
+        """GetCacheStats reports hit ratios, sizes and key-generation latency: of the
+        caller's tenant, or of the whole deployment for a key with the ops scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def InvalidateCache(self, request, context):
-        """InvalidateCache deletes cached responses. Requires the admin scope.
+        """InvalidateCache deletes cached responses. Requires the admin scope, and
+        clears only the caller's tenant; the ops scope clears every tenant.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
