@@ -39,6 +39,7 @@ from aitext.cache.response_cache import ResponseCache  # noqa: E402
 from aitext.pipeline import Pipeline  # noqa: E402
 from aitext.processing import prompts  # noqa: E402
 from aitext.processing.processor import build_processor  # noqa: E402
+from aitext.security.tenants import ANONYMOUS, Tenants  # noqa: E402
 from aitext.v1 import aitext_pb2 as pb  # noqa: E402
 from aitext.validation import validate_process  # noqa: E402
 
@@ -84,7 +85,11 @@ async def one_round(size: int, latency: float, concurrency: int) -> dict[str, di
         by_step["whole_hit"] = by_step["chunks_only"] = by_step["insert_start"]
         rows: dict[str, dict[str, float]] = {}
         for step, text in by_step.items():
-            valid = validate_process(pb.ProcessRequest(text=text, operation=pb.OPERATION_SUMMARIZE), settings)
+            valid = validate_process(
+                pb.ProcessRequest(text=text, operation=pb.OPERATION_SUMMARIZE),
+                settings,
+                tenant=Tenants(settings).get(ANONYMOUS),
+            )
             if step == "chunks_only":
                 await cache.invalidate_key(pipeline.key_for(valid))
             before = fake.attempts

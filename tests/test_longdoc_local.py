@@ -18,6 +18,7 @@ from aitext.longdoc import budget
 from aitext.longdoc.budget import Plan
 from aitext.pipeline import Pipeline
 from aitext.processing.processor import build_processor
+from aitext.security.tenants import ANONYMOUS, Tenants
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from aitext.validation import validate_process
@@ -36,7 +37,7 @@ def pipeline(**overrides: object) -> tuple[Pipeline, Settings]:
 
 
 async def process(p: Pipeline, settings: Settings, request: pb.ProcessRequest, **kwargs: object) -> pb.ProcessResponse:
-    return await p.process(validate_process(request, settings), None, **kwargs)  # type: ignore[arg-type]
+    return await p.process(validate_process(request, settings, tenant=Tenants(settings).get(ANONYMOUS)), None, **kwargs)  # type: ignore[arg-type]
 
 
 def chunks_of(text: str, operation: str, options: dict[str, int], question: str = "") -> list[tuple[int, int]]:

@@ -27,6 +27,7 @@ from aitext.pipeline import Pipeline
 from aitext.processing import prompts
 from aitext.processing.processor import build_processor
 from aitext.processing.unavailable import ProviderUnavailable
+from aitext.security.tenants import ANONYMOUS, Tenants
 from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
@@ -106,7 +107,7 @@ def request(text: str, operation: pb.Operation) -> pb.ProcessRequest:
 
 
 async def process(p: Pipeline, settings: Settings, message: pb.ProcessRequest) -> pb.ProcessResponse:
-    return await p.process(validate_process(message, settings), 120.0)
+    return await p.process(validate_process(message, settings, tenant=Tenants(settings).get(ANONYMOUS)), 120.0)
 
 
 def digests(text: str, operation: str = "summarize", options: dict[str, int] | None = None) -> list[bytes]:
