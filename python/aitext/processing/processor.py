@@ -90,7 +90,8 @@ class AgentProcessor:
             raise ValueError(f"unknown operation {operation!r}")
         spec = BY_NAME[operation]
         options = spec.effective_options(options)
-        document, found = await offload.run(safety.prepare_user_text, text, size=len(text))
+        screened, found = await offload.run(safety.screen_user_text, text, size=len(text))
+        document = text if screened is None else screened
         shown_question = ""
         if spec.requires_question:
             shown_question, in_question = safety.prepare_user_text(question)

@@ -264,6 +264,13 @@ def prepare_user_text(text: str) -> tuple[str, list[str]]:
     return escape_delimiters(neutralized), found
 
 
+def screen_user_text(text: str) -> tuple[str | None, list[str]]:
+    """`prepare_user_text` for the offload pool: None when the text is shown as it is (the usual
+    case), so a long text is not sent back to the caller whole only to be the same string."""
+    shown, found = prepare_user_text(text)
+    return (None if shown == text else shown), found
+
+
 _WS = re.compile(r"\s+")
 
 
