@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None, description="API key for openai_base_url; unset falls back to OPENAI_API_KEY, then a placeholder."
     )
+    model_max_input_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="The model's input budget: UTF-8 bytes of prompt (instructions included) per call; a longer "
+        "text is processed in chunks (map-reduce). Unset: a default per provider family (README), none for local.",
+    )
+    map_concurrency: int = Field(4, ge=1, le=256, description="Chunks of one long text processed at once.")
     provider_backoff_initial_seconds: float = Field(0.5, gt=0, description="First retry delay (doubles, jittered).")
     provider_backoff_max_seconds: float = Field(8.0, gt=0, description="Longest delay between retries.")
     breaker_failure_threshold: int = Field(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from aitext.cache import keys
 from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
+from aitext.longdoc.engine import LongDocuments
 from aitext.processing.results import OperationResult
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import ValidRequest
@@ -27,6 +30,10 @@ class Processor(Protocol):
     ) -> OperationResult: ...
 
 
+# Called after each finished chunk of a long text, and once when its reduce starts.
+Progress = Callable[[pb.ProcessProgress], None]
+
+
 class Pipeline:
     def __init__(self, settings: Settings, processor: Processor, cache: ResponseCache) -> None:
         self._settings = settings
@@ -34,6 +41,12 @@ class Pipeline:
         self._cache = cache
         self.key_backend = keys.configure(settings.key_backend)
         self._make_key = keys.key_function()
+        # Raises ConfigError at start-up when the model's input budget cannot hold a minimal prompt.
+        self.long_documents = LongDocuments(settings, processor, cache)
+
+    def namespace_for(self, request: ValidRequest) -> str:
+        """The cache namespace of a request's entries: its whole answer and its chunk results."""
+        return self._settings.cache_namespace
 
     def key_for(self, request: ValidRequest) -> str:
         started = time.perf_counter()
@@ -44,24 +57,48 @@ class Pipeline:
             request.question,
             self._processor.model_name,
             self._processor.prompt_version,
-            self._settings.cache_namespace,
+            self.namespace_for(request),
         )
         self._cache.observe_key_latency(len(request.text), self.key_backend, time.perf_counter() - started)
         return key
 
-    async def process(self, request: ValidRequest, timeout: float | None) -> pb.ProcessResponse:
+    def chunk_key_for(self, request: ValidRequest, text: str, stage: str, options: dict[str, int]) -> str:
+        """The key of one map or reduce result of a long text (docs/cache-keys.md, "Chunk entries")."""
+        return self._make_key(
+            text,
+            request.spec.name,
+            options,
+            request.question,
+            self._processor.model_name,
+            f"{self._processor.prompt_version}/{stage}",
+            self.namespace_for(request),
+        )
+
+    async def process(
+        self, request: ValidRequest, timeout: float | None, progress: Progress | None = None
+    ) -> pb.ProcessResponse:
         started = time.perf_counter()
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         key = self.key_for(request)
 
         async def compute() -> pb.ProcessResponse:
-            result = await self._processor.run(
-                request.spec.name, request.text, request.options, request.question, timeout=timeout
-            )
             response = pb.ProcessResponse(
                 operation=request.spec.enum,
                 model=self._processor.model_name,
                 prompt_version=self._processor.prompt_version,
             )
+            if self.long_documents.needed(request):
+                result, chunks = await self.long_documents.process(
+                    request,
+                    lambda text, stage, options: self.chunk_key_for(request, text, stage, options),
+                    deadline,
+                    progress,
+                )
+                response.chunks.CopyFrom(chunks)
+            else:
+                result = await self._processor.run(
+                    request.spec.name, request.text, request.options, request.question, timeout=timeout
+                )
             result.fill(response)
             return response
 
@@ -69,6 +106,9 @@ class Pipeline:
             key, operation=request.spec.name, text_len=len(request.text), control=request.control, compute=compute
         )
         response = outcome.response
+        if outcome.hit and response.HasField("chunks"):
+            # The whole answer came from the cache: this request made no chunk lookups and no model calls.
+            response.chunks.CopyFrom(pb.ChunkInfo(total=response.chunks.total))
         response.cache.hit = outcome.hit
         response.cache.tier = outcome.tier
         response.cache.key = key

@@ -88,17 +88,32 @@ class TextService(pb_grpc.TextServiceServicer):
     async def ProcessStream(
         self, request: pb.ProcessStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessStreamResponse]:
-        # Progress events of long texts come with their map-reduce; until then the stream
-        # carries the final response alone, which is already a valid stream.
+        # The pipeline reports each finished chunk of a long text through a queue that this
+        # generator drains while the work runs; None marks the end. A short text (or a cached
+        # answer) sends the final response alone.
         started = time.perf_counter()
         inner = request.request
         try:
             valid = validate_process(inner, self._settings, prefix="request.")
-            response = await self._pipeline.process(valid, timeout=context.time_remaining())
         except Exception as exc:
             error = as_request_error(exc)
             log_request(context, inner.operation, len(inner.text), f"error:{error.code.name}", started)
             await error.abort(context)
+        events: asyncio.Queue[pb.ProcessProgress | None] = asyncio.Queue()
+        work = asyncio.ensure_future(
+            self._pipeline.process(valid, timeout=context.time_remaining(), progress=events.put_nowait)
+        )
+        work.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (event := await events.get()) is not None:
+                yield pb.ProcessStreamResponse(progress=event)
+            response = await work
+        except Exception as exc:
+            error = as_request_error(exc)
+            log_request(context, inner.operation, len(inner.text), f"error:{error.code.name}", started)
+            await error.abort(context)
+        finally:
+            work.cancel()
         cache = response.cache
         log_request(context, inner.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
         yield pb.ProcessStreamResponse(response=response)

@@ -37,6 +37,8 @@ def fill_cache_stats(out: pb.GetCacheStatsResponse, cache: ResponseCache) -> Non
     out.compression_ratio = metrics.total(metrics.stored_bytes) / payload if payload else 1.0
     out.decode_failures = int(metrics.total(metrics.decode_failures))
     out.singleflight_joins = int(metrics.total(metrics.singleflight_joins))
+    out.chunk_hits, out.chunk_misses = metrics.chunk_counts()
+    out.model_calls_saved = int(metrics.total(metrics.model_calls_saved))
     latency = metrics.key_latency_buckets()
     for text_tier in TEXT_TIERS:
         for backend in sorted(b for (t, b) in latency if t == text_tier):

@@ -57,6 +57,15 @@ class CacheMetrics:
         self.memory_evictions = Counter(
             "aitext_cache_memory_evictions", "L1 entries evicted to stay within the byte budget.", registry=r
         )
+        self.chunk_lookups = Counter(
+            "aitext_cache_chunk_lookups",
+            "Lookups of a long text's chunk results (map results) by result (hit or miss).",
+            ["result"],
+            registry=r,
+        )
+        self.model_calls_saved = Counter(
+            "aitext_cache_model_calls_saved", "Map calls not made because the chunk's result was cached.", registry=r
+        )
         self.memory_entries = Gauge("aitext_cache_memory_entries", "Entries in the L1 cache.", registry=r)
         self.memory_bytes = Gauge("aitext_cache_memory_bytes", "Bytes accounted to the L1 cache.", registry=r)
         self.memory_max_bytes = Gauge("aitext_cache_memory_max_bytes", "Byte budget of the L1 cache.", registry=r)
@@ -84,6 +93,16 @@ class CacheMetrics:
         if child is None:
             child = self._lookup_children[labels] = self.lookups.labels(labels[0], labels[1], "hit" if hit else "miss")
         child.inc()
+
+    def count_chunk(self, hit: bool) -> None:
+        self.chunk_lookups.labels("hit" if hit else "miss").inc()
+        if hit:
+            self.model_calls_saved.inc()
+
+    def chunk_counts(self) -> tuple[int, int]:
+        """(hits, misses) of chunk lookups."""
+        counts = {s.labels["result"]: s.value for s in _samples(self.chunk_lookups, "_total")}
+        return int(counts.get("hit", 0)), int(counts.get("miss", 0))
 
     def observe_key_latency(self, text_tier: str, backend: str, seconds: float) -> None:
         labels = (text_tier, backend if backend in KEY_BACKENDS else OTHER)

@@ -53,6 +53,8 @@ class _Request:
     store: bool  # the answer, once computed
     max_age: float | None
     compute: Compute
+    # Whole answers count in the per-tier lookups; a long text's chunk entries count on their own.
+    counted: bool
 
     def too_old(self, created_at: float, now: float) -> bool:
         return self.max_age is not None and now - created_at > self.max_age
@@ -140,7 +142,14 @@ class ResponseCache:
     # --- the request path ---
 
     async def get_or_compute(
-        self, key: str, *, operation: str, text_len: int, control: pb.CacheControl, compute: Compute
+        self,
+        key: str,
+        *,
+        operation: str,
+        text_len: int,
+        control: pb.CacheControl,
+        compute: Compute,
+        count_lookups: bool = True,
     ) -> CacheOutcome:
         ttl = control.ttl_seconds if control.HasField("ttl_seconds") else self._ttls[operation]
         request = _Request(
@@ -152,6 +161,7 @@ class ResponseCache:
             store=not control.skip_write and ttl > 0,
             max_age=control.max_age_seconds if control.HasField("max_age_seconds") else None,
             compute=compute,
+            counted=count_lookups,
         )
         if control.skip_read:
             return self._outcome(await self._compute_and_store(request))
@@ -159,7 +169,8 @@ class ResponseCache:
         now = time.time()
         entry = self.memory.get(key, now)
         fresh = entry is not None and not request.too_old(entry.created_at, now)
-        self.metrics.count_lookup("memory", operation, fresh)
+        if request.counted:
+            self.metrics.count_lookup("memory", operation, fresh)
         if entry is not None and fresh:
             return CacheOutcome(
                 envelope.parse_response(entry.payload), True, "memory", max(0.0, now - entry.created_at)
@@ -184,7 +195,8 @@ class ResponseCache:
         stored = await self._entries.get(request.key)
         now = time.time()
         hit = stored is not None and not request.too_old(stored.created_at, now)
-        self.metrics.count_lookup("redis", request.operation, hit)
+        if request.counted:
+            self.metrics.count_lookup("redis", request.operation, hit)
         if stored is None or not hit:
             return None
         if request.admit and stored.expires_at > now:
