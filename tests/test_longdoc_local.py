@@ -13,6 +13,7 @@ import pytest
 from aitext.cache.response_cache import ResponseCache
 from aitext.chunking import chunker
 from aitext.config import ConfigError, Settings
+from aitext.errors import RequestError
 from aitext.longdoc import budget
 from aitext.longdoc.budget import Plan
 from aitext.pipeline import Pipeline
@@ -187,3 +188,17 @@ async def test_process_stream_sends_progress_before_the_final_response(start_ser
     assert final.chunks.total > 50
     assert progress[-1].stage == "reduce"
     assert max(e.chunks_done for e in progress) == final.chunks.total
+
+
+async def test_a_question_that_leaves_no_room_for_a_chunk_is_invalid_argument() -> None:
+    p, settings = pipeline()
+    question = "这份报告里哪一个港口的渡轮" * 150 + "？"  # 1,951 characters, 5,853 bytes of UTF-8
+    assert len(question) <= settings.max_question_chars
+
+    with pytest.raises(RequestError) as caught:
+        await process(
+            p, settings, pb.ProcessRequest(text=document(50_000), operation=pb.OPERATION_QA, question=question)
+        )
+
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "input budget" in str(caught.value)

@@ -13,6 +13,7 @@ results that succeeded before a failure are not paid for again.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import grpc
@@ -25,9 +26,12 @@ from aitext.longdoc.budget import Plan
 from aitext.pipeline import Pipeline
 from aitext.processing import prompts
 from aitext.processing.processor import build_processor
+from aitext.processing.unavailable import ProviderUnavailable
+from aitext.stats import fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from aitext.validation import validate_process
+from prometheus_client import generate_latest
 
 from tests.fixtures.documents import document, paragraphs
 from tests.fixtures.fake_provider import Fail, FakeProvider
@@ -51,8 +55,10 @@ def answers_from_the_text(tool: str, body: dict[str, Any]) -> dict[str, Any]:
     """A model that reads: its outputs come from the document it was shown (its first sentences)."""
     sentences = [s.strip() + "." for s in document_of(body).replace("\n", " ").split(". ") if s.strip()]
     first = sentences[0] if sentences else "Nothing."
-    if tool == "submit_summary":
-        return {"summary": " ".join(first.split()[:10])}
+    if tool == "submit_summary":  # changes whenever the text shown does, as a real summary would
+        return {
+            "summary": f"{' '.join(first.split()[:10])} ({hashlib.blake2b(document_of(body).encode()).hexdigest()[:8]})"
+        }
     if tool == "submit_key_points":
         return {"points": sentences[:2] or [first]}
     if tool == "submit_questions":
@@ -71,6 +77,24 @@ def provider_settings(fake: FakeProvider, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"model_max_input_bytes": WINDOW, "map_concurrency": 8}
     values.update(overrides)
     return fake.settings(**values)
+
+
+# The settings that point a test server at the fake provider.
+OVERRIDES = (
+    "model",
+    "openai_base_url",
+    "openai_api_key",
+    "provider_retries",
+    "provider_timeout_seconds",
+    "provider_backoff_initial_seconds",
+    "provider_backoff_max_seconds",
+    "model_max_input_bytes",
+    "map_concurrency",
+)
+
+
+def server_overrides(settings: Settings) -> dict[str, Any]:
+    return {name: value for name, value in settings.model_dump().items() if name in OVERRIDES}
 
 
 def pipeline(settings: Settings) -> Pipeline:
@@ -123,7 +147,8 @@ async def test_every_operation_succeeds_on_long_texts_within_the_window(fake_pro
 
 async def test_editing_one_middle_paragraph_costs_the_changed_chunks(fake_provider: FakeProvider) -> None:
     settings = provider_settings(fake_provider)
-    p = pipeline(settings)
+    cache = ResponseCache(settings)
+    p = Pipeline(settings, build_processor(settings), cache)
     text = document(MB)
     parts = paragraphs(text)
     middle = len(parts) // 2
@@ -139,12 +164,26 @@ async def test_editing_one_middle_paragraph_costs_the_changed_chunks(fake_provid
     figures = second.chunks
     assert figures.model_calls == fake_provider.attempts - before  # the response says what happened
     assert figures.model_calls <= changed + figures.reduce_calls
+    assert figures.reduce_calls >= 1  # the final summary's input changed with the chunk's summary
     assert figures.model_calls - figures.reduce_calls == changed == map_calls(fake_provider, edited, before)
     assert figures.cached == figures.total - changed
-    hits, misses = p._cache.metrics.chunk_counts()  # what GetCacheStats and /metrics report
-    assert (hits, misses) == (figures.cached, first.chunks.total + changed)
+    stats = pb.GetCacheStatsResponse()
+    fill_cache_stats(stats, cache)
+    assert (stats.chunk_hits, stats.chunk_misses) == (figures.cached, first.chunks.total + changed)
+    assert stats.model_calls_saved == figures.cached
+    exposed = generate_latest(cache.metrics.registry).decode()
+    assert f'aitext_cache_chunk_lookups_total{{result="hit"}} {float(figures.cached)}' in exposed
+    assert f"aitext_cache_model_calls_saved_total {float(figures.cached)}" in exposed
     assert first.chunks.model_calls == first.chunks.total + first.chunks.reduce_calls
     assert not second.cache.hit
+
+    # The whole-request key is still the first lookup: no chunk is looked up on its hit.
+    before = fake_provider.attempts
+    third = await process(p, settings, request(edited, pb.OPERATION_SUMMARIZE))
+    assert third.cache.hit and third.summary == second.summary
+    assert third.chunks == pb.ChunkInfo(total=figures.total)
+    assert fake_provider.attempts == before
+    assert cache.metrics.chunk_counts() == (stats.chunk_hits, stats.chunk_misses)
 
 
 def test_inserting_a_paragraph_at_the_start_keeps_95_percent_of_chunk_digests() -> None:
@@ -184,7 +223,7 @@ async def test_exhausted_retries_fail_unavailable_and_the_next_call_reuses_the_c
     fake_provider: FakeProvider, start_server: Any
 ) -> None:
     settings = provider_settings(fake_provider, map_concurrency=4, provider_retries=1)
-    server = await start_server(**{k: v for k, v in settings.model_dump().items() if k in OVERRIDES})
+    server = await start_server(**server_overrides(settings))
     text = document(MB)
     marked = paragraphs(text)[len(paragraphs(text)) * 3 // 4][:60]  # late in the text: earlier chunks finish
     fake_provider.rule = lambda body: Fail(500, "down for this one") if marked in document_of(body) else None
@@ -207,19 +246,6 @@ async def test_exhausted_retries_fail_unavailable_and_the_next_call_reuses_the_c
     assert fake_provider.attempts - before == figures.model_calls
 
 
-OVERRIDES = (
-    "model",
-    "openai_base_url",
-    "openai_api_key",
-    "provider_retries",
-    "provider_timeout_seconds",
-    "provider_backoff_initial_seconds",
-    "provider_backoff_max_seconds",
-    "model_max_input_bytes",
-    "map_concurrency",
-)
-
-
 async def test_invalidating_an_operation_removes_its_chunk_entries(
     fake_provider: FakeProvider, start_server: Any, redis_url: str
 ) -> None:
@@ -230,7 +256,7 @@ async def test_invalidating_an_operation_removes_its_chunk_entries(
     server = await start_server(
         redis_url=redis_url,
         cache_namespace=namespace,
-        **{k: v for k, v in settings.model_dump().items() if k in OVERRIDES},
+        **server_overrides(settings),
     )
     text = document(300_000)
     client = aioredis.from_url(redis_url)
@@ -258,3 +284,37 @@ async def test_invalidating_an_operation_removes_its_chunk_entries(
 
     finally:
         await client.aclose()
+
+
+def test_aitext_serve_refuses_a_budget_too_small_for_a_prompt_and_a_chunk() -> None:
+    import os
+    import subprocess
+
+    from tests.fixtures.server import AITEXT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AITEXT_")}
+    env.update(
+        AITEXT_MODEL_MAX_INPUT_BYTES="2000",
+        AITEXT_ALLOW_UNAUTHENTICATED="true",
+        AITEXT_HOST="127.0.0.1",
+        AITEXT_PORT="0",
+        AITEXT_METRICS_PORT="0",
+    )
+
+    done = subprocess.run([str(AITEXT), "serve"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert "AITEXT_MODEL_MAX_INPUT_BYTES=2000 is too small" in done.stderr
+    assert "set it to" in done.stderr
+
+
+async def test_a_budget_over_the_window_gives_what_every_long_text_got_before(fake_provider: FakeProvider) -> None:
+    """The docstring's "before": the whole text in one prompt, refused by the provider, UNAVAILABLE."""
+    settings = provider_settings(fake_provider, model_max_input_bytes=64 * MB)
+    p = pipeline(settings)
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        await process(p, settings, request(document(MB), pb.OPERATION_SUMMARIZE))
+
+    assert "request rejected (ModelContextWindowExceededError)" in str(caught.value)
+    assert fake_provider.attempts == 1 and fake_provider.prompt_sizes[0] > MB

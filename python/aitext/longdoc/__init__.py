@@ -10,4 +10,7 @@
 - `engine`: one long request, from the chunks to one result.
 
 The pipeline calls `engine.LongDocuments`; nothing else here is used outside the package.
+Unlike the rest of the service, this package names operations: how to combine results is
+each operation's own. A sixth operation needs a reader in `calls.read` and a branch in
+`engine.LongDocuments.process` before its long texts work (short ones follow the table).
 """

@@ -51,19 +51,20 @@ class LongDocuments:
         """Bytes of text one prompt of this request holds; None: no limit."""
         if self.budget is None:
             return None
-        room = budget.room(self.budget, request.spec.name, request.options, request.question)
-        if room < budget.MIN_CHUNK_BYTES:
-            raise invalid_argument(
-                [("question", f"too long for the model's input budget of {self.budget} bytes; shorten it")]
-            )
-        return room
+        return budget.room(self.budget, request.spec.name, request.options, request.question)
 
     def needed(self, request: ValidRequest) -> bool:
-        """Whether the text is over what one prompt holds."""
+        """Whether the text is over what one prompt holds (INVALID_ARGUMENT when no chunk would fit)."""
         room = self.room(request)
         if room is None or len(request.text) * 4 <= room:  # UTF-8 takes at most 4 bytes a character
             return False
-        return len(request.text.encode()) > room
+        if len(request.text.encode()) <= room:
+            return False
+        if room < budget.MIN_CHUNK_BYTES:
+            raise invalid_argument(
+                [("question", f"too long for a long text on this model (input budget {self.budget} bytes)")]
+            )
+        return True
 
     async def process(
         self, request: ValidRequest, key: KeyMaker, deadline: float | None, progress: Progress | None

@@ -1,7 +1,8 @@
 """CPU work of a long request, off the event loop: chunking, and ranking chunks for qa.
 
 `offload` is the one place such work leaves the loop. (A bounded pool for CPU work will replace
-asyncio.to_thread here; the chunker is Rust and releases the GIL, the ranker mostly numpy.)
+asyncio.to_thread here.) The chunker is Rust and releases the GIL; the ranker tokenizes in
+Python (about a second for 10 MB), which at least lets the loop run between its GIL slices.
 """
 
 from __future__ import annotations
