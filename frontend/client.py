@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -73,7 +73,8 @@ class Settings:
             # Set to "" to never fall back.
             fallback_address=env.get("AITEXT_UI_FALLBACK_ADDRESS", DEFAULT_FALLBACK_ADDRESS),
             api_key=env.get("AITEXT_UI_API_KEY", ""),
-            timeout_seconds=float(env.get("AITEXT_UI_TIMEOUT_SECONDS", "60")),
+            # Long: a long text is long work, shown by a progress bar; the server bounds each model call.
+            timeout_seconds=float(env.get("AITEXT_UI_TIMEOUT_SECONDS", "600")),
             batch_timeout_seconds=float(env.get("AITEXT_UI_BATCH_TIMEOUT_SECONDS", "600")),
         )
 
@@ -192,8 +193,29 @@ class Client:
     def list_operations(self) -> pb.ListOperationsResponse:
         return self._call(self._stub.ListOperations, pb.ListOperationsRequest(), 5)
 
-    def process(self, request: pb.ProcessRequest) -> pb.ProcessResponse:
-        return self._call(self._stub.Process, request, self.settings.timeout_seconds)
+    def process_with_progress(
+        self, request: pb.ProcessRequest, on_progress: Callable[[pb.ProcessProgress], None]
+    ) -> pb.ProcessResponse:
+        """Process through ProcessStream: on_progress gets each progress event (one per finished
+        chunk of a text over the model's input budget, none for a short text), then the final
+        response is returned."""
+        stream = self._call(
+            self._stub.ProcessStream, pb.ProcessStreamRequest(request=request), self.settings.timeout_seconds
+        )
+        response: pb.ProcessResponse | None = None
+        try:
+            for event in stream:
+                if event.HasField("progress"):
+                    on_progress(event.progress)
+                elif event.HasField("response"):
+                    response = event.response
+        except grpc.RpcError as error:
+            raise ServiceError.from_rpc_error(error, self.address) from None
+        finally:
+            stream.cancel()
+        if response is None:
+            raise ServiceError(grpc.StatusCode.INTERNAL, "ProcessStream ended without a response", self.address)
+        return response
 
     def process_batch(self, requests: Iterable[pb.ProcessRequest]) -> Iterator[pb.ProcessBatchResponse]:
         """Yields results as the service streams them (completion order, each with its index)."""

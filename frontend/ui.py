@@ -8,6 +8,7 @@ import streamlit as st
 from aitext.v1 import aitext_pb2 as pb
 from client import CACHE_HEALTH_NAME, Client, ServiceError, Settings, connect
 from google.protobuf import json_format
+from streamlit.delta_generator import DeltaGenerator
 
 # Streamlit's bundled Material icons render everywhere; emoji need a colour-emoji font.
 _ERROR_ICONS = {
@@ -201,9 +202,30 @@ def render_response(response: pb.ProcessResponse) -> None:
     model.metric("Model", response.model)
     took.metric("Processing time", f"{response.processing_time_ms:.1f} ms")
     cache.metric("Cache", cache_summary(response.cache))
+    if response.HasField("chunks"):
+        # A text over the model's input budget, processed in chunks (map-reduce).
+        chunks = response.chunks
+        total, cached, calls = st.columns(3)
+        total.metric("Chunks", f"{chunks.total:,}")
+        cached.metric("Chunks from cache", f"{chunks.cached:,}")
+        calls.metric(
+            "Model calls", f"{chunks.model_calls:,}", help=f"{chunks.reduce_calls:,} of them to combine results"
+        )
     if response.cache.key:
         age = f", cached {response.cache.age_seconds:.0f} s ago" if response.cache.hit else ""
         st.caption(f"Cache key `{response.cache.key}`{age}")
+
+
+def chunk_progress(slot: DeltaGenerator, event: pb.ProcessProgress, *, finished: bool = False) -> None:
+    """A long text's progress in slot (an st.empty): chunks done of total, how many from the cache."""
+    total = event.chunks_total
+    fraction = min(event.chunks_done / total, 1.0) if total else 1.0
+    cached = f", {event.chunks_cached:,} from the cache"
+    if event.stage == "reduce" and not finished:
+        text = f"All {total:,} chunks done{cached}; combining the results"
+    else:
+        text = f"{event.chunks_done:,} of {total:,} chunks done{cached}"
+    slot.progress(fraction, text=text)
 
 
 def human_bytes(count: float) -> str:

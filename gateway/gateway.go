@@ -87,6 +87,8 @@ func newGateway(cfg config) (*gateway, error) {
 	// Inside CORS, so that a browser can read the refusal of a query parameter.
 	mux.Handle("POST "+restBatchPath,
 		withCORS(refuseQueryParameters(restJSONByDefault(restBatchHandler(p, int64(cfg.MaxMessageBytes))))))
+	mux.Handle("POST "+restStreamPath,
+		withCORS(refuseQueryParameters(restJSONByDefault(restProcessStreamHandler(p, int64(cfg.MaxMessageBytes))))))
 	mux.Handle("/", withCORS(refuseQueryParameters(restJSONByDefault(transcoder))))
 
 	// /debug tells anyone who can reach it the backends' addresses and load. The

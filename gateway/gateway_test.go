@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,6 +93,38 @@ func (s *textServer) ProcessBatch(req *aitextv1.ProcessBatchRequest, stream grpc
 		}
 	}
 	return nil
+}
+
+// ProcessStream sends a progress event per word of the text, waiting on the gate
+// after each, then the response. A text starting with "fail" fails after the
+// first event; an empty text fails before any, as Process does.
+func (s *textServer) ProcessStream(req *aitextv1.ProcessStreamRequest, stream grpc.ServerStreamingServer[aitextv1.ProcessStreamResponse]) error {
+	inner := req.GetRequest()
+	if strings.TrimSpace(inner.GetText()) == "" {
+		_, err := s.Process(stream.Context(), inner)
+		return err
+	}
+	words := uint32(len(strings.Fields(inner.GetText())))
+	for done := uint32(1); done <= words; done++ {
+		progress := &aitextv1.ProcessProgress{ChunksDone: done, ChunksTotal: words, ChunksCached: done / 2, Stage: "map"}
+		if err := stream.Send(&aitextv1.ProcessStreamResponse{Event: &aitextv1.ProcessStreamResponse_Progress{Progress: progress}}); err != nil {
+			return err
+		}
+		if strings.HasPrefix(inner.GetText(), "fail") {
+			return status.Error(codes.Unavailable, "the model failed on chunk 2")
+		}
+		select {
+		case <-s.gate:
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+	}
+	resp, err := s.Process(stream.Context(), inner)
+	if err != nil {
+		return err
+	}
+	resp.Chunks = &aitextv1.ChunkInfo{Total: words, Cached: words / 2, ModelCalls: words - words/2 + 1, ReduceCalls: 1}
+	return stream.Send(&aitextv1.ProcessStreamResponse{Event: &aitextv1.ProcessStreamResponse_Response{Response: resp}})
 }
 
 type testBackend struct {
@@ -396,6 +429,175 @@ func TestProcessBatchStreamsItemByItemOverEveryProtocol(t *testing.T) {
 	})
 }
 
+// checkStreamEvent checks event i of a ProcessStream call on "one two three" (by a
+// client holding the API key k1): three progress events, then the response.
+func checkStreamEvent(t *testing.T, protocol string, i int, event *aitextv1.ProcessStreamResponse) {
+	t.Helper()
+	if i < 3 {
+		if p := event.GetProgress(); p.GetChunksDone() != uint32(i+1) || p.GetChunksTotal() != 3 || p.GetChunksCached() != uint32(i+1)/2 || p.GetStage() != "map" {
+			t.Errorf("%s: event %d: want progress %d of 3, got %v", protocol, i, i+1, event)
+		}
+		return
+	}
+	r := event.GetResponse()
+	if r.GetSummary() != "ONE TWO THREE" || r.GetChunks().GetTotal() != 3 || r.GetChunks().GetCached() != 1 ||
+		r.GetChunks().GetModelCalls() != 3 || !strings.HasPrefix(r.GetCache().GetKey(), "k1|") {
+		t.Errorf("%s: event %d: want the response, got %v", protocol, i, event)
+	}
+}
+
+func streamRequest(text string) *aitextv1.ProcessStreamRequest {
+	return &aitextv1.ProcessStreamRequest{Request: &aitextv1.ProcessRequest{Text: text, Operation: aitextv1.Operation_OPERATION_SUMMARIZE}}
+}
+
+// restLines posts body to path and returns the response with a reader of its lines.
+func restLines(t *testing.T, url, path, body string) (*http.Response, *bufio.Scanner) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-Key", "k1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp, bufio.NewScanner(resp.Body)
+}
+
+// Each event must reach the client before the backend is allowed to go on: the
+// backend waits on the gate after each progress event.
+func TestProcessStreamDeliversProgressBeforeTheResponseOverEveryProtocol(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b)})
+	release := func(i int) {
+		if i < 3 {
+			b.text.gate <- struct{}{}
+		}
+	}
+
+	t.Run("grpc", func(t *testing.T) {
+		ctx := metadata.AppendToOutgoingContext(ctxTimeout(t), "x-api-key", "k1")
+		stream, err := grpcClient(t, url).ProcessStream(ctx, streamRequest("one two three"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			event, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkStreamEvent(t, "grpc", i, event)
+			release(i)
+		}
+		if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+			t.Errorf("want EOF, got %v", err)
+		}
+	})
+	for name, opts := range map[string][]connect.ClientOption{
+		"connect":      nil,
+		"connect-json": {connect.WithProtoJSON()},
+		"grpc-web":     {connect.WithGRPCWeb()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			client := connectClient[aitextv1.ProcessStreamRequest, aitextv1.ProcessStreamResponse](url, "ProcessStream", opts...)
+			creq := connect.NewRequest(streamRequest("one two three"))
+			creq.Header().Set("X-Api-Key", "k1")
+			stream, err := client.CallServerStream(ctxTimeout(t), creq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			i := 0
+			for ; stream.Receive(); i++ {
+				checkStreamEvent(t, name, i, stream.Msg())
+				release(i)
+			}
+			if stream.Err() != nil || i != 4 {
+				t.Errorf("got %d events, err %v", i, stream.Err())
+			}
+		})
+	}
+	t.Run("rest", func(t *testing.T) {
+		// The body is the ProcessRequest, as for POST /v1/process.
+		resp, lines := restLines(t, url, "/v1/process:stream", `{"text":"one two three","operation":"OPERATION_SUMMARIZE"}`)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+			t.Fatalf("status %d, %v", resp.StatusCode, resp.Header)
+		}
+		i := 0
+		for ; lines.Scan(); i++ {
+			var line struct{ Result json.RawMessage }
+			if err := json.Unmarshal(lines.Bytes(), &line); err != nil {
+				t.Fatalf("line %q: %v", lines.Text(), err)
+			}
+			event := &aitextv1.ProcessStreamResponse{}
+			if err := protojson.Unmarshal(line.Result, event); err != nil {
+				t.Fatalf("line %q: %v", lines.Text(), err)
+			}
+			checkStreamEvent(t, "rest", i, event)
+			release(i)
+		}
+		if i != 4 {
+			t.Errorf("got %d lines, want 4", i)
+		}
+	})
+}
+
+func TestProcessStreamErrors(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b)})
+
+	t.Run("before the first event", func(t *testing.T) {
+		native, err := grpcClient(t, url).ProcessStream(ctxTimeout(t), streamRequest(""))
+		if err == nil {
+			_, err = native.Recv()
+		}
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("grpc: %v", err)
+		}
+		stream, err := connectClient[aitextv1.ProcessStreamRequest, aitextv1.ProcessStreamResponse](url, "ProcessStream", connect.WithGRPCWeb()).
+			CallServerStream(ctxTimeout(t), connect.NewRequest(streamRequest("")))
+		if err == nil {
+			for stream.Receive() {
+				t.Errorf("grpc-web: an event %v", stream.Msg())
+			}
+			err = stream.Err()
+		}
+		if connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Errorf("grpc-web: %v", err)
+		}
+		// REST: an HTTP error with the status as its body, as POST /v1/process gives.
+		resp, _ := restLines(t, url, "/v1/process:stream", `{"operation":"OPERATION_SUMMARIZE"}`)
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/json" ||
+			!strings.Contains(string(raw), `"field":"text"`) {
+			t.Errorf("rest: status %d, body %s; want 400 with the field violation", resp.StatusCode, raw)
+		}
+	})
+	t.Run("midway", func(t *testing.T) {
+		resp, lines := restLines(t, url, "/v1/process:stream", `{"text":"fail now"}`)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		var got []string
+		for lines.Scan() {
+			got = append(got, lines.Text())
+		}
+		if len(got) != 2 || !strings.HasPrefix(got[0], `{"result":{"progress":`) {
+			t.Fatalf("lines %q: want one progress event and the error", got)
+		}
+		var last struct {
+			Error struct {
+				Code    int32
+				Message string
+			}
+		}
+		if err := json.Unmarshal([]byte(got[1]), &last); err != nil || last.Error.Code != int32(codes.Unavailable) ||
+			!strings.Contains(last.Error.Message, "chunk 2") {
+			t.Errorf("last line %q: want the UNAVAILABLE status (%v)", got[1], err)
+		}
+	})
+}
+
 func backendStatuses(t *testing.T, debugURL string) map[string]backendStatus {
 	t.Helper()
 	resp, err := http.Get(debugURL + "/debug/backends")
@@ -563,7 +765,7 @@ func TestRequestsOverTheMessageLimitAreRefused(t *testing.T) {
 	b := startBackend(t, "a")
 	url, debug := startGateway(t, config{Backends: addrs(b), MaxMessageBytes: 1024})
 	big := `{"text":"` + strings.Repeat("x", 4096) + `"}`
-	for _, path := range []string{"/v1/process", "/v1/process:batch"} {
+	for _, path := range []string{"/v1/process", "/v1/process:batch", "/v1/process:stream"} {
 		body := big
 		if strings.HasSuffix(path, "batch") {
 			body = `{"requests":[` + big + `]}`
@@ -596,5 +798,27 @@ func TestNoAllowedOriginsMeansNoCORSHeaders(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("Access-Control-Allow-Origin %q without --allowed-origins", got)
+	}
+}
+
+// The REST streams read a gzip body as vanguard does for POST /v1/process.
+func TestRESTStreamsReadGzipBodies(t *testing.T) {
+	b := startBackend(t, "a")
+	url, _ := startGateway(t, config{Backends: addrs(b)})
+	var body bytes.Buffer
+	zw := gzip.NewWriter(&body)
+	_, _ = zw.Write([]byte(`{"requests":[{"text":"zipped"}],"unknownField":1}`))
+	_ = zw.Close()
+	req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, url+"/v1/process:batch", &body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"summary":"ZIPPED"`) {
+		t.Errorf("status %d, body %s", resp.StatusCode, raw)
 	}
 }

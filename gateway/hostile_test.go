@@ -64,7 +64,7 @@ func grpcCase(name string, body []byte, headers ...string) hostileCase {
 // hostileCases are the malformed inputs of issue 14, for every protocol.
 func hostileCases() []hostileCase {
 	text := []byte{0x0a, 0x01, 'x'} // ProcessRequest{text: "x"}
-	return []hostileCase{
+	cases := []hostileCase{
 		restCase("invalid JSON", `{"text":}`),
 		restCase("truncated JSON", `{"text":"a`),
 		restCase("null", `null`),
@@ -102,6 +102,16 @@ func hostileCases() []hostileCase {
 		grpcCase("two messages", concat(frame(0, text), frame(0, text))),
 		grpcCase("corrupt gzip", frame(1, []byte("not gzip")), "Grpc-Encoding", "gzip"),
 	}
+	// POST /v1/process:stream takes the same body as /v1/process, read by rest_stream.go
+	// instead of vanguard: the same inputs must get the same answer.
+	for _, c := range cases {
+		if c.path == "/v1/process" || strings.HasPrefix(c.path, "/v1/process?") {
+			c.name = strings.Replace(c.name, "rest ", "rest stream ", 1)
+			c.path = strings.Replace(c.path, "/v1/process", "/v1/process:stream", 1)
+			cases = append(cases, c)
+		}
+	}
+	return cases
 }
 
 // refusedAsInvalid says whether resp (with its whole body) is a 4xx or an

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.fixtures.documents import document
 from tests.fixtures.server import ServerProcess, spawn_server
 from tests.fixtures.ui import APP, free_port, point_ui_at
 
@@ -96,6 +97,41 @@ def test_each_operation_renders_its_result(app):
     no_exception(at)
     assert [s.value for s in at.subheader] == ["Answer"]
     assert "minute" in " ".join(m.value for m in at.markdown)
+
+
+def test_a_long_text_shows_the_chunk_progress_and_figures(app):
+    """A 1 MB text over the server's 16 KB budget: the Process page streams it (ProcessStream),
+    the bar ends full with the chunk count, and the response's chunk figures are shown."""
+    text = document(1_000_000, seed=12)
+    at = process(app.run(), text)
+    no_exception(at)
+    assert [s.value for s in at.subheader] == ["Summary"]
+    figures = metrics(at)
+    chunks = int(figures["Chunks"].replace(",", ""))
+    assert chunks > 50  # 1 MB in pieces under 16 KB
+    assert figures["Chunks from cache"] == "0"
+    assert int(figures["Model calls"].replace(",", "")) > chunks  # a map call per chunk, then reduce calls
+    (progress,) = at.get("progress")
+    assert progress.value == 100
+    assert progress.text == f"{chunks:,} of {chunks:,} chunks done, 0 from the cache"
+    state = at.session_state["process_outcome"]
+    assert state.progress.chunks_done == state.progress.chunks_total == chunks
+
+    # The same text again: the whole answer is a hit, with no chunk work and so no bar.
+    at.button(key="process_run").click().run()
+    no_exception(at)
+    figures = metrics(at)
+    assert figures["Cache"] == "hit (memory)"
+    assert figures["Model calls"] == "0"
+    assert not at.get("progress")
+
+
+def test_a_short_text_shows_no_progress_bar_or_chunk_figures(app):
+    at = process(app.run(), f"A short text fits one model call. {uuid.uuid4()}")
+    no_exception(at)
+    assert [s.value for s in at.subheader] == ["Summary"]
+    assert not at.get("progress")
+    assert not {"Chunks", "Chunks from cache", "Model calls"} & set(metrics(at))
 
 
 def test_qa_without_a_question_shows_the_error_under_the_question_field(app):

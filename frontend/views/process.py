@@ -14,6 +14,8 @@ class Outcome:
     operation: str
     response: pb.ProcessResponse | None = None
     error: ServiceError | None = None
+    # The last progress event: a long text's chunks, kept to show the bar where it ended.
+    progress: pb.ProcessProgress | None = None
 
 
 def load_sample() -> None:
@@ -39,18 +41,29 @@ ui.field_error(error, "text")
 
 operation, options, question = ui.operation_inputs(operations, "process", error)
 
-if st.button("Run", type="primary", key="process_run"):
+run = st.button("Run", type="primary", key="process_run")
+# Always ProcessStream: a short text gets the response alone, the same as Process, and a text
+# over the model's input budget fills this bar chunk by chunk.
+progress = st.empty()
+if run:
     request = build_request(operation, text, question, options)
     outcome = Outcome(operation.name)
+
+    def show_progress(event: pb.ProcessProgress) -> None:
+        outcome.progress = event
+        ui.chunk_progress(progress, event)
+
     with st.spinner(f"Running {ui.operation_label(operation)}…"):
         try:
-            outcome.response = client.process(request)
+            outcome.response = client.process_with_progress(request, show_progress)
         except ServiceError as failed:
             outcome.error = failed
     st.session_state["process_outcome"] = outcome
     st.rerun()
 
 if outcome is not None:
+    if outcome.progress is not None:  # where the bar ended: full, or where the call failed
+        ui.chunk_progress(progress, outcome.progress, finished=outcome.response is not None)
     if outcome.error is not None:
         ui.show_error(outcome.error)
     else:

@@ -6,18 +6,24 @@
 //	if err != nil { ... }
 //	defer c.Close()
 //	res, err := c.Process(ctx, &aitextv1.ProcessRequest{Text: text, Operation: aitextv1.Operation_OPERATION_SUMMARIZE})
+//
+// ProcessWithProgress does the same through ProcessStream and reports each
+// chunk of a long text as it is done.
 package client
 
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/aitext/aitext/clients/go/aitextv1"
 )
@@ -154,4 +160,38 @@ func (s *cancelOnEnd) RecvMsg(m any) error {
 		s.cancel()
 	}
 	return err
+}
+
+// ProcessWithProgress runs req through ProcessStream: onProgress (may be nil) is
+// called with each progress event as it arrives (a text over the model's input
+// budget is processed in chunks, and an event follows each finished chunk), and
+// the final response is returned. A short text gives no event, only the response.
+func (c *Client) ProcessWithProgress(ctx context.Context, req *aitextv1.ProcessRequest,
+	onProgress func(*aitextv1.ProcessProgress), opts ...grpc.CallOption) (*aitextv1.ProcessResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the call if onProgress panics or the stream misbehaves
+	stream, err := c.ProcessStream(ctx, &aitextv1.ProcessStreamRequest{Request: req}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	var response *aitextv1.ProcessResponse
+	for {
+		event, err := stream.Recv()
+		switch {
+		case err == io.EOF && response != nil:
+			return response, nil
+		case err == io.EOF:
+			return nil, status.Error(codes.Internal, "ProcessStream ended without a response")
+		case err != nil:
+			return nil, err
+		}
+		switch e := event.GetEvent().(type) {
+		case *aitextv1.ProcessStreamResponse_Progress:
+			if onProgress != nil {
+				onProgress(e.Progress)
+			}
+		case *aitextv1.ProcessStreamResponse_Response:
+			response = e.Response // the last message; read on to the stream's clean end
+		}
+	}
 }

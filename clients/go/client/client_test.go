@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,12 +32,25 @@ const testAPIKey = "go-client-test-key"
 // local is a server on the offline local model, shared by the tests.
 var local *server
 
+// gatewayAddress is the real gateway in front of local.
+var gatewayAddress string
+
+// longBudget is local's input budget: the tests' short texts fit in one call, and
+// a 1 MB text goes through the map-reduce in chunks, reporting progress.
+const longBudget = "16384"
+
 func TestMain(m *testing.M) {
 	var err error
-	if local, err = startServer(); err != nil {
+	if local, err = startServer("AITEXT_MODEL_MAX_INPUT_BYTES=" + longBudget); err != nil {
 		log.Fatalf("cannot start the aitext server the tests need: %v", err)
 	}
+	var stopGateway func()
+	if gatewayAddress, stopGateway, err = startGateway(local.address); err != nil {
+		local.stop()
+		log.Fatalf("cannot start the gateway the tests need: %v", err)
+	}
 	code := m.Run()
+	stopGateway()
 	local.stop()
 	os.Exit(code)
 }
@@ -269,4 +283,64 @@ func between(n, lo, hi int) error {
 		return fmt.Errorf("%d items, want %d..%d", n, lo, hi)
 	}
 	return nil
+}
+
+// longText is about n bytes of prose whose paragraphs all differ; seed makes texts differ.
+func longText(n int, seed string) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "Paragraph %d of report %s. The harbour handled %d crossings that season, and the council "+
+			"reviewed the budget for the old pier. Residents said the ferry company should publish its timetable earlier.\n\n",
+			i, seed, i*7%900)
+	}
+	return b.String()
+}
+
+func TestProcessWithProgressReportsChunksBeforeTheResponse(t *testing.T) {
+	for path, address := range map[string]string{"direct": local.address, "via the gateway": gatewayAddress} {
+		t.Run(path, func(t *testing.T) {
+			c := dial(t, address, client.WithTimeout(120*time.Second))
+			req := &aitextv1.ProcessRequest{Text: longText(1<<20, path), Operation: aitextv1.Operation_OPERATION_SUMMARIZE}
+			var events []*aitextv1.ProcessProgress
+			res, err := c.ProcessWithProgress(context.Background(), req, func(p *aitextv1.ProcessProgress) {
+				events = append(events, p)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunks := res.GetChunks()
+			if chunks.GetTotal() < 10 || res.GetSummary() == "" || chunks.GetModelCalls() == 0 {
+				t.Fatalf("a 1 MB text over a %s-byte budget: chunks %v, summary %q", longBudget, chunks, res.GetSummary())
+			}
+			if len(events) < int(chunks.GetTotal()) {
+				t.Fatalf("%d progress events for %d chunks", len(events), chunks.GetTotal())
+			}
+			for i, p := range events {
+				if p.GetChunksTotal() != chunks.GetTotal() || p.GetChunksDone() > p.GetChunksTotal() ||
+					(i > 0 && p.GetChunksDone() < events[i-1].GetChunksDone()) {
+					t.Fatalf("event %d: %v (previous %v)", i, p, events[max(i-1, 0)])
+				}
+			}
+			t.Logf("%d progress events, then chunks %v", len(events), chunks)
+			if last := events[len(events)-1]; last.GetChunksDone() != chunks.GetTotal() {
+				t.Errorf("the last event %v does not report all %d chunks done", last, chunks.GetTotal())
+			}
+		})
+	}
+	// A short text fits the budget: no progress, only the response.
+	calls := 0
+	res, err := dial(t, local.address).ProcessWithProgress(context.Background(),
+		&aitextv1.ProcessRequest{Text: text, Operation: aitextv1.Operation_OPERATION_SENTIMENT},
+		func(*aitextv1.ProcessProgress) { calls++ })
+	if err != nil || res.GetSentiment() == nil || calls != 0 {
+		t.Errorf("a short text: %d progress events, response %v, err %v", calls, res, err)
+	}
+}
+
+func TestProcessWithProgressReturnsTheCallsError(t *testing.T) {
+	_, err := dial(t, local.address).ProcessWithProgress(context.Background(),
+		&aitextv1.ProcessRequest{Text: text, Operation: aitextv1.Operation_OPERATION_QA}, nil)
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("qa without a question: %v", err)
+	}
 }

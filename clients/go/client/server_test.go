@@ -167,3 +167,56 @@ func (p *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
 		"usage": map[string]any{"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
 	})
 }
+
+// startGateway builds the real gateway (gateway/ at the repo root) and runs it in
+// front of backends on a free port; the returned address is its host:port.
+func startGateway(backends ...string) (address string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "aitext-go-gw-")
+	if err != nil {
+		return "", nil, err
+	}
+	bin := filepath.Join(dir, "gateway")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join(repoRoot(), "gateway")
+	if out, err := build.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("building the gateway: %v\n%s", err, out)
+	}
+	log := &syncBuffer{}
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--backends", strings.Join(backends, ","), "--health-interval", "200ms")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop = func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	listening := regexp.MustCompile(`listening on (\S+?),`)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m := listening.FindStringSubmatch(log.String()); m != nil {
+			return m[1], stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("the gateway did not start within 30s:\n%s", log.String())
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,8 +1,14 @@
 // Clients of aitext.v1.TextService that work in browsers: gRPC-Web, through the gateway.
 // The Node gRPC transport lives in ./node.ts so that browser bundles never import node:http2.
-import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type CallOptions, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { TextService } from "./gen/aitext/v1/aitext_pb.js";
+import {
+  TextService,
+  type ProcessProgress,
+  type ProcessRequestSchema,
+  type ProcessResponse,
+} from "./gen/aitext/v1/aitext_pb.js";
 
 export type TextServiceClient = Client<typeof TextService>;
 
@@ -46,4 +52,30 @@ export function clientFor(transport: Transport): TextServiceClient {
  */
 export function createWebClient(baseUrl: string, options: ClientOptions = {}): TextServiceClient {
   return clientFor(createGrpcWebTransport({ baseUrl, ...transportOptions(options) }));
+}
+
+/**
+ * Runs one operation through ProcessStream: `onProgress` gets each progress event as
+ * it arrives (one per finished chunk of a text over the model's input budget; none
+ * for a short text), and the promise resolves to the final response. A failed call
+ * rejects with its ConnectError, as `process` does.
+ */
+export async function processWithProgress(
+  client: TextServiceClient,
+  request: MessageInitShape<typeof ProcessRequestSchema>,
+  onProgress?: (progress: ProcessProgress) => void,
+  options?: CallOptions,
+): Promise<ProcessResponse> {
+  let response: ProcessResponse | undefined;
+  for await (const message of client.processStream({ request }, options)) {
+    if (message.event.case === "progress") {
+      onProgress?.(message.event.value);
+    } else if (message.event.case === "response") {
+      response = message.event.value; // the last message; read on to the stream's clean end
+    }
+  }
+  if (response === undefined) {
+    throw new ConnectError("ProcessStream ended without a response", Code.Internal);
+  }
+  return response;
 }

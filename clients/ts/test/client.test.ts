@@ -11,6 +11,8 @@ import {
   createGrpcClient,
   createWebClient,
   fieldViolations,
+  processWithProgress,
+  type ProcessProgress,
   type ProcessResponse,
   type TextServiceClient,
 } from "../src/node.js";
@@ -19,6 +21,21 @@ import { TEST_API_KEY, eventually, startGateway, startServer, type Running } fro
 const TEXT =
   "The city opened a new library downtown. Visitors love the bright reading rooms and the friendly staff. " +
   "The library also offers free language classes every weekend. Some residents worry about parking.";
+
+const LONG_BUDGET = "16384";
+
+/** About `bytes` of prose whose paragraphs all differ; `seed` makes texts differ. */
+function longText(bytes: number, seed: string): string {
+  const paragraphs: string[] = [];
+  for (let i = 0, size = 0; size < bytes; i++) {
+    const p =
+      `Paragraph ${i} of report ${seed}. The observatory opened the dome to ${(i * 7) % 900} visitors that season, ` +
+      "and the astronomy society asked the council for a larger telescope before winter.";
+    paragraphs.push(p);
+    size += p.length + 2;
+  }
+  return paragraphs.join("\n\n");
+}
 
 const REQUESTS = [
   { text: TEXT, operation: Operation.SUMMARIZE, options: { case: "summarizeOptions" as const, value: { maxLength: 20 } } },
@@ -49,7 +66,9 @@ let gateway: Running;
 let clients: Record<"grpc-web via gateway" | "grpc direct", TextServiceClient>;
 
 before(async () => {
-  server = await startServer();
+  // A small input budget: the short texts still fit one call, and a 1 MB text goes
+  // through the map-reduce in chunks, with progress events.
+  server = await startServer({ AITEXT_MODEL_MAX_INPUT_BYTES: LONG_BUDGET });
   gateway = await startGateway([server.address]);
   clients = {
     "grpc-web via gateway": createWebClient(`http://${gateway.address}`, { defaultTimeoutMs: 20_000, apiKey: TEST_API_KEY }),
@@ -148,6 +167,36 @@ describe("ProcessBatch", () => {
       return [...byIndex.entries()].sort(([a], [b]) => a - b);
     };
     assert.deepEqual(await collect(clients["grpc-web via gateway"]), await collect(clients["grpc direct"]));
+  });
+});
+
+describe("ProcessStream", () => {
+  for (const path of ["grpc-web via gateway", "grpc direct"] as const) {
+    test(`a 1 MB text reports each chunk before the final response (${path})`, async () => {
+      const events: ProcessProgress[] = [];
+      const request = { text: longText(1 << 20, path), operation: Operation.SUMMARIZE };
+      const res = await processWithProgress(clients[path], request, (p) => events.push(p), { timeoutMs: 120_000 });
+      const chunks = res.chunks!;
+      assert.ok(chunks.total >= 10, `a 1 MB text over a ${LONG_BUDGET}-byte budget: ${chunks.total} chunks`);
+      assert.ok(chunks.modelCalls > 0 && res.result.case === "summary" && res.result.value !== "");
+      assert.ok(events.length >= chunks.total, `${events.length} progress events for ${chunks.total} chunks`);
+      events.forEach((p, i) => {
+        assert.equal(p.chunksTotal, chunks.total);
+        assert.ok(i === 0 || p.chunksDone >= events[i - 1].chunksDone, `chunks done went back at event ${i}`);
+      });
+      assert.equal(events.at(-1)!.chunksDone, chunks.total);
+    });
+  }
+
+  test("a short text gives the response alone; an error rejects as process does", async () => {
+    const events: ProcessProgress[] = [];
+    const res = await processWithProgress(clients["grpc-web via gateway"], REQUESTS[1], (p) => events.push(p));
+    assert.equal(res.result.case, "sentiment");
+    assert.equal(events.length, 0);
+    await assert.rejects(processWithProgress(clients["grpc direct"], { text: TEXT, operation: Operation.QA }), (err: unknown) => {
+      assert.equal(ConnectError.from(err).code, Code.InvalidArgument);
+      return true;
+    });
   });
 });
 
