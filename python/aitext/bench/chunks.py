@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +28,7 @@ from typing import Any
 import blake3 as blake3_py
 
 from aitext import _native, chunking
+from aitext.bench.machine import describe
 
 SIZES = [100_000, 1_000_000, 10_000_000]
 SCHEMES = ["python", "rust", "raw_blake3"]
@@ -152,25 +150,7 @@ def bench_sizes(rounds: int, budget: float, sizes: list[int]) -> list[dict[str, 
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        rustc = "unknown"
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "rustc": rustc or "unknown",
-        "blake3_py": blake3_py.__version__,
-        "aitext_native": _native.__version__,
-        "load_average": os.getloadavg(),
-    }
+    return describe()
 
 
 def targets(sizes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

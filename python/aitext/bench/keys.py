@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import blake3 as blake3_py
-
 from aitext import _native
+from aitext.bench.machine import describe
 from aitext.bench.original_schemes import original_key, proposed_key
 from aitext.cache import keys as reference
 
@@ -218,26 +214,10 @@ def bench_batch(rounds: int) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        rustc = "unknown"
     return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "rustc": rustc or "unknown",
-        "blake3_py": blake3_py.__version__,
-        "aitext_native": _native.__version__,
+        **describe(),
         "multithread_min_bytes": _native.MULTITHREAD_MIN_BYTES,
         "detach_min_bytes": _native.DETACH_MIN_BYTES,
-        "load_average": os.getloadavg(),
     }
 
 
