@@ -259,6 +259,7 @@ async def test_invalidating_an_operation_removes_its_chunk_entries(
         cache_namespace=namespace,
         **server_overrides(settings),
     )
+    partition = f"{namespace}:t:anonymous"  # no API keys: every call is the anonymous tenant's
     text = document(300_000)
     client = aioredis.from_url(redis_url)
     try:
@@ -266,15 +267,15 @@ async def test_invalidating_an_operation_removes_its_chunk_entries(
             stub = pb_grpc.TextServiceStub(channel)
             first = await stub.Process(request(text, pb.OPERATION_SUMMARIZE))
             points = await stub.Process(request(text, pb.OPERATION_KEY_POINTS))
-            summarize_keys = [k async for k in client.scan_iter(f"{namespace}:v1:summarize:*")]
+            summarize_keys = [k async for k in client.scan_iter(f"{partition}:v1:summarize:*")]
             # the whole answer, one entry per chunk, and the reduce steps
             assert len(summarize_keys) == 1 + first.chunks.total + first.chunks.reduce_calls
 
             deleted = await stub.InvalidateCache(pb.InvalidateCacheRequest(operation=pb.OPERATION_SUMMARIZE))
 
             assert deleted.deleted == len(summarize_keys)
-            assert [k async for k in client.scan_iter(f"{namespace}:v1:summarize:*")] == []
-            assert [k async for k in client.scan_iter(f"{namespace}:v1:key_points:*")]  # other operations stay
+            assert [k async for k in client.scan_iter(f"{partition}:v1:summarize:*")] == []
+            assert [k async for k in client.scan_iter(f"{partition}:v1:key_points:*")]  # other operations stay
             before = fake_provider.attempts
             again = await stub.Process(request(text, pb.OPERATION_SUMMARIZE))
             assert again.chunks.cached == 0
