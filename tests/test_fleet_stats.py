@@ -143,3 +143,40 @@ def test_invalidate_all_by_ops_keeps_snapshots(server_process_factory, redis_url
         assert len(list(client.scan_iter(match="ai_cache.stats:*"))) == 2
     finally:
         client.close()
+
+
+def test_a_tenant_sees_its_own_lookups_summed_over_workers(server_process_factory, redis_url: str) -> None:
+    keys = {"alpha": "fleet-key-a-81c2", "beta": "fleet-key-b-04fe", "ops": "fleet-key-ops-6d1a"}
+    env = {
+        **_fleet_env(redis_url),
+        "AITEXT_ALLOW_UNAUTHENTICATED": "false",
+        "AITEXT_API_KEYS": f"{keys['alpha']}:process@alpha,{keys['beta']}:process@beta,{keys['ops']}:ops@operators",
+        "AITEXT_RATE_LIMIT_PER_SECOND": "1000",
+        "AITEXT_RATE_LIMIT_BURST": "1000",
+    }
+    server = server_process_factory(workers=2, env=env)
+
+    def stats(key: str) -> pb.GetCacheStatsResponse:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.TextServiceStub(channel)
+            return stub.GetCacheStats(pb.GetCacheStatsRequest(), metadata=(("authorization", f"Bearer {key}"),))
+
+    _wait_for(lambda: len(stats(keys["ops"]).workers) == 2, 10)
+    calls = {"alpha": 30, "beta": 10}
+    for tenant, count in calls.items():
+        for i in range(count):
+            with grpc.insecure_channel(server.address) as channel:  # fresh channels spread over the workers
+                pb_grpc.TextServiceStub(channel).Process(
+                    pb.ProcessRequest(operation=pb.OPERATION_SENTIMENT, text=f"fine {i % 3}"),
+                    metadata=(("authorization", f"Bearer {keys[tenant]}"),),
+                    timeout=10,
+                )
+    time.sleep(2 * PERIOD + 0.2)
+    for _ in range(6):
+        alpha, beta, ops = stats(keys["alpha"]), stats(keys["beta"]), stats(keys["ops"])
+        assert (alpha.tenant, _lookups(alpha), sum(w.lookups for w in alpha.workers)) == ("alpha", 30, 30)
+        assert (beta.tenant, _lookups(beta), sum(w.lookups for w in beta.workers)) == ("beta", 10, 10)
+        assert (ops.tenant, _lookups(ops)) == ("", 40)
+        # Worker-wide figures would show other tenants' activity: only ops sees them.
+        assert all(w.memory_entries == 0 for w in alpha.workers) and alpha.memory_entries == 0
+        assert sum(w.memory_entries for w in ops.workers) == ops.memory_entries > 0

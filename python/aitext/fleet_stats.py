@@ -32,7 +32,7 @@ from prometheus_client import Counter
 from prometheus_client.samples import Sample
 
 from aitext.cache.metrics import CacheMetrics
-from aitext.cache.redis_tier import REDIS_FAILURES, RedisTier
+from aitext.cache.redis_tier import REDIS_FAILURES, RedisTier, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -209,11 +209,15 @@ class RedisSnapshots:
         self._index = f"{namespace}.stats-workers"
 
     async def put(self, snapshot: Snapshot, expiry: float) -> None:
+        if not self._redis.available:  # the tier's prober says when it is back; no timeouts meanwhile
+            return
         client = self._redis.client
         await client.set(self._prefix + snapshot.worker_id, snapshot.encode(), px=int(expiry * 1000))
         await client.sadd(self._index, snapshot.worker_id)
 
     async def others(self, own_id: str, expiry: float) -> list[Snapshot]:
+        if not self._redis.available:
+            raise Unavailable("redis is down")
         client = self._redis.client
         # The client returns bytes (no decode_responses); str() covers a client that decodes.
         names = [m.decode() if isinstance(m, bytes) else m for m in await client.smembers(self._index)]
@@ -351,7 +355,7 @@ class FleetStats:
             return Fleet([own], "worker", self.expiry)
         try:
             others = await self._store.others(self.worker_id, self.expiry)
-        except (*REDIS_FAILURES, OSError) as exc:
+        except (*REDIS_FAILURES, Unavailable, OSError) as exc:
             log.warning("fleet stats unavailable (%s); answering with this worker's", exc)
             return Fleet([own], "worker", self.expiry)
         return Fleet([own, *others], self._store.scope, self.expiry)
