@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from aitext.cache.metrics import TEXT_TIERS, TIERS, quantile
 from aitext.cache.response_cache import ResponseCache
-from aitext.fleet_stats import Figures, Fleet
+from aitext.fleet_stats import Figures, Fleet, Snapshot
 from aitext.operations import OPERATIONS
 from aitext.v1 import aitext_pb2 as pb
 
@@ -15,16 +18,18 @@ def figures_of(cache: ResponseCache) -> Figures:
 
 
 def fill_cache_stats(
-    out: pb.GetCacheStatsResponse, cache: ResponseCache, fleet: Fleet, tenant: str | None = None
+    out: pb.GetCacheStatsResponse, cache: ResponseCache, fleet: Fleet | None = None, tenant: str | None = None
 ) -> None:
     """Sets the cache's fields of a GetCacheStatsResponse: lookups by tier and operation, sizes, key latency.
 
-    The counts are the sums over `fleet`'s workers (its first is the answering one); `cache`
-    gives the answering worker's configuration and health (redis_mode, redis_available).
+    The counts are the sums over `fleet`'s workers (its first is the answering one; None: this
+    worker alone, as `cache` counts now); `cache` gives the answering worker's configuration and health (redis_mode, redis_available).
     With `tenant`, only what that tenant's own requests did: its lookups and decode failures. The
     fields about workers as a whole would show other tenants' activity, so they stay unset;
     the configuration and health fields (memory_max_bytes, redis_mode, redis_available) are shown.
     """
+    if fleet is None:
+        fleet = Fleet([Snapshot(socket.gethostname(), os.getpid(), figures_of(cache))], "worker", 0.0)
     figures = fleet.total()
     counts = figures.lookup_counts(tenant)
     operations = sorted(op.name for op in OPERATIONS)
