@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 
+import grpc
 import pytest
+from aitext.v1 import aitext_pb2 as pb
+from aitext.v1 import aitext_pb2_grpc as pb_grpc
 
 from tests.fixtures.documents import document
 from tests.fixtures.server import ServerProcess, spawn_server
@@ -183,11 +187,35 @@ def test_the_dashboard_shows_hits_after_requests(app):
     assert int(shown["Hits"].replace(",", "")) > 0
     assert float(shown["Hit ratio"].rstrip("%")) > 0
     assert shown["Redis (L2)"] == "not used"
-    by_tier, by_operation, latency = (frame.value for frame in at.dataframe)
+    by_tier, by_operation, latency, workers = (frame.value for frame in at.dataframe)
+    assert len(workers) == 1 and workers["worker"].iloc[0].endswith("(answered)")  # one worker: it is the fleet
     assert by_tier.set_index("tier").loc["memory", "hits"] > 0
     assert by_operation.loc["summarize", "memory hits"] > 0
     assert latency["count"].sum() > 0
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), "the latency chart is drawn"
+
+
+def test_the_dashboard_shows_fleet_totals_on_every_refresh(server_process_factory, monkeypatch):
+    """Two workers, no Redis: whichever worker answers a refresh, the totals are the same."""
+    from streamlit.testing.v1 import AppTest
+
+    server = server_process_factory(workers=2, env={"AITEXT_MODEL": "local", "AITEXT_STATS_PUBLISH_SECONDS": "0.3"})
+    for channel in range(20):  # fresh channels: SO_REUSEPORT spreads them over the workers
+        with grpc.insecure_channel(server.address) as ch:
+            stub = pb_grpc.TextServiceStub(ch)
+            for i in range(5):
+                stub.Process(pb.ProcessRequest(operation=pb.OPERATION_SENTIMENT, text=f"ok {channel} {i}"), timeout=10)
+    time.sleep(1)  # more than one publishing period: every worker's snapshot counts the calls
+    point_ui_at(monkeypatch, server.address)
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.switch_page("views/cache.py").run()
+    shown = []
+    for _ in range(2):
+        at.button(key="cache_refresh").click().run()
+        no_exception(at)
+        workers = next(frame.value for frame in at.dataframe if "worker" in frame.value.columns)
+        shown.append((metrics(at)["Lookups"], len(workers), int(workers["lookups"].sum())))
+    assert shown == [("100", 2, 100)] * 2
 
 
 def test_invalidate_needs_confirmation_then_deletes(app):

@@ -48,10 +48,15 @@ if stats.memory_max_bytes:
         text=f"L1: {stats.memory_entries:,} entries, {ui.human_bytes(stats.memory_bytes)} "
         f"of {ui.human_bytes(stats.memory_max_bytes)}",
     )
+SCOPES = {
+    "deployment": "every worker of every replica sharing the Redis",
+    "host": "every worker of this server (no Redis)",
+    "worker": "the worker that answered only",
+}
 st.caption(
     f"Model {stats.model} · decode failures {stats.decode_failures:,} · "
-    f"single-flight joins {stats.singleflight_joins:,} · counts are those of the server process that "
-    "answered (with several workers, each keeps its own)"
+    f"single-flight joins {stats.singleflight_joins:,} · totals of {len(stats.workers)} "
+    f"worker{'s' if len(stats.workers) != 1 else ''}: {SCOPES.get(stats.scope, 'the worker that answered')}"
 )
 
 by_tier_col, by_op_col = st.columns(2)
@@ -97,6 +102,32 @@ else:
         latency, x="series", y=["p50 µs", "p95 µs", "p99 µs"], stack=False, x_label="text tier · backend", y_label="µs"
     )
     st.dataframe(latency.drop(columns="series"), hide_index=True, width="stretch", key="cache_latency")
+
+st.subheader("Workers")
+st.caption(
+    f"Each worker publishes its figures every few seconds; one that stops for "
+    f"{stats.snapshot_expiry_seconds:g} s leaves the totals. Age: how old its figures are."
+)
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "worker": w.worker_id + (" (answered)" if w.answering else ""),
+                "lookups": w.lookups,
+                "hits": w.hits,
+                "hit ratio": f"{w.hit_ratio:.1%}",
+                "L1 entries": w.memory_entries,
+                "L1 size": ui.human_bytes(w.memory_bytes),
+                "age s": round(w.age_seconds, 1),
+            }
+            for w in stats.workers
+        ],
+        columns=["worker", "lookups", "hits", "hit ratio", "L1 entries", "L1 size", "age s"],
+    ),
+    hide_index=True,
+    width="stretch",
+    key="cache_workers",
+)
 
 st.subheader("Invalidate")
 st.caption("Deletes cached answers so the next identical request calls the model again. Needs an admin API key.")

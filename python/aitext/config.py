@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     grace_seconds: float = Field(10.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port (0 disables it).")
     metrics_host: str | None = Field(None, description="Address /metrics binds; unset: the same as AITEXT_HOST.")
+    stats_publish_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often each worker publishes its cache-stats snapshot for the fleet-wide GetCacheStats; a "
+        "snapshot expires after 3 periods, so a dead worker drops out of the totals.",
+    )
+    stats_dir: str | None = Field(
+        None,
+        description="Without Redis, the directory the workers of one `aitext serve` share their stats snapshots "
+        "through; unset: the supervisor makes one under /dev/shm (or the temp dir) and removes it on exit.",
+    )
 
     max_concurrent_rpcs: int = Field(
         512,

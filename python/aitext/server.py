@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -29,12 +31,14 @@ from aitext import offload
 from aitext.admission import AdmissionInterceptor
 from aitext.cache import ResponseCache, build_cache
 from aitext.config import Settings
+from aitext.fleet_stats import FleetStats, make_run_directory, store_for
 from aitext.lifeline import end_with_parent
 from aitext.pipeline import Pipeline
 from aitext.processing.processor import build_processor
 from aitext.reflection import enable_server_reflection
 from aitext.security.setup import build_access, server_credentials
 from aitext.service import TextService
+from aitext.stats import figures_of
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import undecodable
 from aitext.wire import UndecodableRequest, lenient_parser
@@ -52,11 +56,13 @@ class RunningServer:
     health: HealthServicer
     cache: ResponseCache
     admission: AdmissionInterceptor
+    fleet: FleetStats
 
     async def stop(self, grace: float | None) -> None:
         """Health goes NOT_SERVING first, so balancers stop sending before in-flight calls drain."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        await self.fleet.stop()
         await self.cache.close()
         await offload.shutdown()
 
@@ -143,7 +149,12 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     processor = build_processor(settings)
     cache = build_cache(settings, set_cache_health=set_cache_health)
     await cache.start()
-    servicer = TextService(settings, Pipeline(settings, processor, cache), processor, cache)
+    fleet = FleetStats(
+        store_for(cache.redis, settings.cache_namespace, settings.stats_dir),
+        lambda: figures_of(cache),
+        settings.stats_publish_seconds,
+    )
+    servicer = TextService(settings, Pipeline(settings, processor, cache), processor, cache, fleet)
 
     handlers = _method_handlers(servicer)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
@@ -154,7 +165,8 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     address = address or f"{settings.host}:{settings.port}"
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()
-    return RunningServer(server, port, health, cache, admission)
+    fleet.start()
+    return RunningServer(server, port, health, cache, admission, fleet)
 
 
 def _start_metrics(settings: Settings, worker_index: int) -> None:
@@ -224,6 +236,13 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
     holder = _reserve_port(settings.host) if settings.port == 0 else None
     if holder is not None:
         settings = settings.model_copy(update={"port": holder.getsockname()[1]})
+    # Without Redis, the workers share their stats snapshots through a directory of this run's.
+    run_dir = (
+        make_run_directory() if not (settings.stats_dir or settings.redis_url or settings.redis_cluster_nodes) else None
+    )
+    if run_dir is not None:
+        settings = settings.model_copy(update={"stats_dir": str(run_dir)})
+        atexit.register(shutil.rmtree, run_dir, True)  # also when start-up fails
     context = multiprocessing.get_context("spawn")
     data = settings.model_dump()
 

@@ -13,12 +13,13 @@ import grpc
 from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
 from aitext.errors import RequestError, invalid_argument, unavailable
+from aitext.fleet_stats import FleetStats
 from aitext.operations import BY_ENUM, OPERATIONS
 from aitext.pipeline import Pipeline, Processor
 from aitext.processing.unavailable import ProviderUnavailable
 from aitext.security.request_id import safe_request_id
 from aitext.security.tenants import current_caller
-from aitext.stats import fill_cache_stats
+from aitext.stats import figures_of, fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from aitext.validation import validate_batch, validate_process
@@ -68,11 +69,20 @@ def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int
 
 
 class TextService(pb_grpc.TextServiceServicer):
-    def __init__(self, settings: Settings, pipeline: Pipeline, processor: Processor, cache: ResponseCache) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        processor: Processor,
+        cache: ResponseCache,
+        fleet: FleetStats | None = None,
+    ) -> None:
         self._settings = settings
         self._pipeline = pipeline
         self._processor = processor
         self._cache = cache
+        # Without a fleet (in-process use), GetCacheStats answers for this worker alone.
+        self._fleet = fleet or FleetStats(None, lambda: figures_of(cache), settings.stats_publish_seconds)
 
     async def Process(self, request: pb.ProcessRequest, context: grpc.aio.ServicerContext) -> pb.ProcessResponse:
         started = time.perf_counter()
@@ -187,8 +197,9 @@ class TextService(pb_grpc.TextServiceServicer):
             model=self._processor.model_name,
             provider_circuit=self._processor.circuit_state,
         )
-        # The caller's tenant only, unless the key may see the whole deployment.
-        fill_cache_stats(stats, self._cache, tenant=None if caller.allows("ops") else caller.tenant.name)
+        fleet = await self._fleet.read(this_worker_only=request.this_worker_only)
+        # The caller's tenant only (summed over the workers), unless the key may see the whole deployment.
+        fill_cache_stats(stats, self._cache, fleet, tenant=None if caller.allows("ops") else caller.tenant.name)
         return stats
 
     async def InvalidateCache(

@@ -1579,9 +1579,13 @@ func (x *ListOperationsResponse) GetMaxQuestionChars() uint32 {
 }
 
 type GetCacheStatsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the answering worker's own figures. By default the answer covers the
+	// deployment: every worker of every replica sharing the Redis, or every
+	// worker of this `aitext serve` without Redis (see `workers`).
+	ThisWorkerOnly bool `protobuf:"varint,1,opt,name=this_worker_only,json=thisWorkerOnly,proto3" json:"this_worker_only,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetCacheStatsRequest) Reset() {
@@ -1614,6 +1618,137 @@ func (*GetCacheStatsRequest) Descriptor() ([]byte, []int) {
 	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{20}
 }
 
+func (x *GetCacheStatsRequest) GetThisWorkerOnly() bool {
+	if x != nil {
+		return x.ThisWorkerOnly
+	}
+	return false
+}
+
+// One worker's part of a GetCacheStatsResponse, from the snapshot it last
+// published (the answering worker's is taken when it answers).
+type WorkerStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "host:pid".
+	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Host     string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	Pid      uint32 `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	// How old the snapshot is; 0 for the answering worker.
+	AgeSeconds float64 `protobuf:"fixed64,4,opt,name=age_seconds,json=ageSeconds,proto3" json:"age_seconds,omitempty"`
+	// True for the worker that answered this call.
+	Answering bool `protobuf:"varint,5,opt,name=answering,proto3" json:"answering,omitempty"`
+	// Its lookups (memory tier: every read) and hits (any tier), scoped like
+	// the response (the caller's tenant, or everything for ops).
+	Lookups  uint64  `protobuf:"varint,6,opt,name=lookups,proto3" json:"lookups,omitempty"`
+	Hits     uint64  `protobuf:"varint,7,opt,name=hits,proto3" json:"hits,omitempty"`
+	HitRatio float64 `protobuf:"fixed64,8,opt,name=hit_ratio,json=hitRatio,proto3" json:"hit_ratio,omitempty"`
+	// Its memory tier; unset when the response is about one tenant.
+	MemoryEntries uint64 `protobuf:"varint,9,opt,name=memory_entries,json=memoryEntries,proto3" json:"memory_entries,omitempty"`
+	MemoryBytes   uint64 `protobuf:"varint,10,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerStats) Reset() {
+	*x = WorkerStats{}
+	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerStats) ProtoMessage() {}
+
+func (x *WorkerStats) ProtoReflect() protoreflect.Message {
+	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerStats.ProtoReflect.Descriptor instead.
+func (*WorkerStats) Descriptor() ([]byte, []int) {
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *WorkerStats) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *WorkerStats) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *WorkerStats) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *WorkerStats) GetAgeSeconds() float64 {
+	if x != nil {
+		return x.AgeSeconds
+	}
+	return 0
+}
+
+func (x *WorkerStats) GetAnswering() bool {
+	if x != nil {
+		return x.Answering
+	}
+	return false
+}
+
+func (x *WorkerStats) GetLookups() uint64 {
+	if x != nil {
+		return x.Lookups
+	}
+	return 0
+}
+
+func (x *WorkerStats) GetHits() uint64 {
+	if x != nil {
+		return x.Hits
+	}
+	return 0
+}
+
+func (x *WorkerStats) GetHitRatio() float64 {
+	if x != nil {
+		return x.HitRatio
+	}
+	return 0
+}
+
+func (x *WorkerStats) GetMemoryEntries() uint64 {
+	if x != nil {
+		return x.MemoryEntries
+	}
+	return 0
+}
+
+func (x *WorkerStats) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
 // Hits and misses of one tier, optionally for one operation.
 type TierCounts struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1629,7 +1764,7 @@ type TierCounts struct {
 
 func (x *TierCounts) Reset() {
 	*x = TierCounts{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1776,7 @@ func (x *TierCounts) String() string {
 func (*TierCounts) ProtoMessage() {}
 
 func (x *TierCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[21]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1789,7 @@ func (x *TierCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TierCounts.ProtoReflect.Descriptor instead.
 func (*TierCounts) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{21}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TierCounts) GetTier() string {
@@ -1702,7 +1837,7 @@ type KeyLatency struct {
 
 func (x *KeyLatency) Reset() {
 	*x = KeyLatency{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[22]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1849,7 @@ func (x *KeyLatency) String() string {
 func (*KeyLatency) ProtoMessage() {}
 
 func (x *KeyLatency) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[22]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1862,7 @@ func (x *KeyLatency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyLatency.ProtoReflect.Descriptor instead.
 func (*KeyLatency) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{22}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KeyLatency) GetTextTier() string {
@@ -1805,14 +1940,23 @@ type GetCacheStatsResponse struct {
 	// deployment (a key with the ops scope). For one tenant, the fields about
 	// the worker as a whole (memory_entries, memory_bytes, compression_ratio,
 	// singleflight_joins, key_latency) are left unset.
-	Tenant        string `protobuf:"bytes,19,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Tenant string `protobuf:"bytes,19,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The workers whose figures are summed above, answering worker first.
+	Workers []*WorkerStats `protobuf:"bytes,20,rep,name=workers,proto3" json:"workers,omitempty"`
+	// "deployment" (every worker sharing the Redis), "host" (this server's
+	// workers, no Redis) or "worker" (the answering worker only: asked for, or
+	// the others could not be read).
+	Scope string `protobuf:"bytes,21,opt,name=scope,proto3" json:"scope,omitempty"`
+	// A worker's snapshot is dropped when it is older than this: a dead worker
+	// leaves the totals within this many seconds.
+	SnapshotExpirySeconds float64 `protobuf:"fixed64,22,opt,name=snapshot_expiry_seconds,json=snapshotExpirySeconds,proto3" json:"snapshot_expiry_seconds,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *GetCacheStatsResponse) Reset() {
 	*x = GetCacheStatsResponse{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[23]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1968,7 @@ func (x *GetCacheStatsResponse) String() string {
 func (*GetCacheStatsResponse) ProtoMessage() {}
 
 func (x *GetCacheStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[23]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1981,7 @@ func (x *GetCacheStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCacheStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetCacheStatsResponse) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{23}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetCacheStatsResponse) GetCounts() []*TierCounts {
@@ -1973,6 +2117,27 @@ func (x *GetCacheStatsResponse) GetTenant() string {
 	return ""
 }
 
+func (x *GetCacheStatsResponse) GetWorkers() []*WorkerStats {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+func (x *GetCacheStatsResponse) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *GetCacheStatsResponse) GetSnapshotExpirySeconds() float64 {
+	if x != nil {
+		return x.SnapshotExpirySeconds
+	}
+	return 0
+}
+
 type InvalidateCacheRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Target:
@@ -1987,7 +2152,7 @@ type InvalidateCacheRequest struct {
 
 func (x *InvalidateCacheRequest) Reset() {
 	*x = InvalidateCacheRequest{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[24]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2164,7 @@ func (x *InvalidateCacheRequest) String() string {
 func (*InvalidateCacheRequest) ProtoMessage() {}
 
 func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[24]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2177,7 @@ func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheRequest) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{24}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InvalidateCacheRequest) GetTarget() isInvalidateCacheRequest_Target {
@@ -2084,7 +2249,7 @@ type InvalidateCacheResponse struct {
 
 func (x *InvalidateCacheResponse) Reset() {
 	*x = InvalidateCacheResponse{}
-	mi := &file_aitext_v1_aitext_proto_msgTypes[25]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2261,7 @@ func (x *InvalidateCacheResponse) String() string {
 func (*InvalidateCacheResponse) ProtoMessage() {}
 
 func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aitext_v1_aitext_proto_msgTypes[25]
+	mi := &file_aitext_v1_aitext_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2274,7 @@ func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheResponse.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheResponse) Descriptor() ([]byte, []int) {
-	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{25}
+	return file_aitext_v1_aitext_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InvalidateCacheResponse) GetDeleted() uint64 {
@@ -2232,8 +2397,22 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12$\n" +
 	"\x0emax_text_bytes\x18\x03 \x01(\x04R\fmaxTextBytes\x12&\n" +
 	"\x0fmax_batch_items\x18\x04 \x01(\rR\rmaxBatchItems\x12,\n" +
-	"\x12max_question_chars\x18\x05 \x01(\rR\x10maxQuestionChars\"\x16\n" +
-	"\x14GetCacheStatsRequest\"j\n" +
+	"\x12max_question_chars\x18\x05 \x01(\rR\x10maxQuestionChars\"@\n" +
+	"\x14GetCacheStatsRequest\x12(\n" +
+	"\x10this_worker_only\x18\x01 \x01(\bR\x0ethisWorkerOnly\"\xa4\x02\n" +
+	"\vWorkerStats\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\rR\x03pid\x12\x1f\n" +
+	"\vage_seconds\x18\x04 \x01(\x01R\n" +
+	"ageSeconds\x12\x1c\n" +
+	"\tanswering\x18\x05 \x01(\bR\tanswering\x12\x18\n" +
+	"\alookups\x18\x06 \x01(\x04R\alookups\x12\x12\n" +
+	"\x04hits\x18\a \x01(\x04R\x04hits\x12\x1b\n" +
+	"\thit_ratio\x18\b \x01(\x01R\bhitRatio\x12%\n" +
+	"\x0ememory_entries\x18\t \x01(\x04R\rmemoryEntries\x12!\n" +
+	"\fmemory_bytes\x18\n" +
+	" \x01(\x04R\vmemoryBytes\"j\n" +
 	"\n" +
 	"TierCounts\x12\x12\n" +
 	"\x04tier\x18\x01 \x01(\tR\x04tier\x12\x1c\n" +
@@ -2247,7 +2426,7 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\x05count\x18\x03 \x01(\x04R\x05count\x12\x15\n" +
 	"\x06p50_us\x18\x04 \x01(\x01R\x05p50Us\x12\x15\n" +
 	"\x06p95_us\x18\x05 \x01(\x01R\x05p95Us\x12\x15\n" +
-	"\x06p99_us\x18\x06 \x01(\x01R\x05p99Us\"\x88\a\n" +
+	"\x06p99_us\x18\x06 \x01(\x01R\x05p99Us\"\x88\b\n" +
 	"\x15GetCacheStatsResponse\x12-\n" +
 	"\x06counts\x18\x01 \x03(\v2\x15.aitext.v1.TierCountsR\x06counts\x12\x1b\n" +
 	"\thit_ratio\x18\x02 \x01(\x01R\bhitRatio\x12%\n" +
@@ -2272,7 +2451,10 @@ const file_aitext_v1_aitext_proto_rawDesc = "" +
 	"\fchunk_misses\x18\x10 \x01(\x04R\vchunkMisses\x12*\n" +
 	"\x11model_calls_saved\x18\x11 \x01(\x04R\x0fmodelCallsSaved\x12w\n" +
 	"\x19decode_failures_by_reason\x18\x12 \x03(\v2<.aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntryR\x16decodeFailuresByReason\x12\x16\n" +
-	"\x06tenant\x18\x13 \x01(\tR\x06tenant\x1aI\n" +
+	"\x06tenant\x18\x13 \x01(\tR\x06tenant\x120\n" +
+	"\aworkers\x18\x14 \x03(\v2\x16.aitext.v1.WorkerStatsR\aworkers\x12\x14\n" +
+	"\x05scope\x18\x15 \x01(\tR\x05scope\x126\n" +
+	"\x17snapshot_expiry_seconds\x18\x16 \x01(\x01R\x15snapshotExpirySeconds\x1aI\n" +
 	"\x1bDecodeFailuresByReasonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa3\x01\n" +
@@ -2316,7 +2498,7 @@ func file_aitext_v1_aitext_proto_rawDescGZIP() []byte {
 }
 
 var file_aitext_v1_aitext_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_aitext_v1_aitext_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_aitext_v1_aitext_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_aitext_v1_aitext_proto_goTypes = []any{
 	(Operation)(0),                  // 0: aitext.v1.Operation
 	(SentimentLabel)(0),             // 1: aitext.v1.SentimentLabel
@@ -2341,13 +2523,14 @@ var file_aitext_v1_aitext_proto_goTypes = []any{
 	(*OperationInfo)(nil),           // 20: aitext.v1.OperationInfo
 	(*ListOperationsResponse)(nil),  // 21: aitext.v1.ListOperationsResponse
 	(*GetCacheStatsRequest)(nil),    // 22: aitext.v1.GetCacheStatsRequest
-	(*TierCounts)(nil),              // 23: aitext.v1.TierCounts
-	(*KeyLatency)(nil),              // 24: aitext.v1.KeyLatency
-	(*GetCacheStatsResponse)(nil),   // 25: aitext.v1.GetCacheStatsResponse
-	(*InvalidateCacheRequest)(nil),  // 26: aitext.v1.InvalidateCacheRequest
-	(*InvalidateCacheResponse)(nil), // 27: aitext.v1.InvalidateCacheResponse
-	nil,                             // 28: aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntry
-	(*status.Status)(nil),           // 29: google.rpc.Status
+	(*WorkerStats)(nil),             // 23: aitext.v1.WorkerStats
+	(*TierCounts)(nil),              // 24: aitext.v1.TierCounts
+	(*KeyLatency)(nil),              // 25: aitext.v1.KeyLatency
+	(*GetCacheStatsResponse)(nil),   // 26: aitext.v1.GetCacheStatsResponse
+	(*InvalidateCacheRequest)(nil),  // 27: aitext.v1.InvalidateCacheRequest
+	(*InvalidateCacheResponse)(nil), // 28: aitext.v1.InvalidateCacheResponse
+	nil,                             // 29: aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntry
+	(*status.Status)(nil),           // 30: google.rpc.Status
 }
 var file_aitext_v1_aitext_proto_depIdxs = []int32{
 	0,  // 0: aitext.v1.ProcessRequest.operation:type_name -> aitext.v1.Operation
@@ -2367,32 +2550,33 @@ var file_aitext_v1_aitext_proto_depIdxs = []int32{
 	11, // 14: aitext.v1.ProcessStreamResponse.response:type_name -> aitext.v1.ProcessResponse
 	6,  // 15: aitext.v1.ProcessBatchRequest.requests:type_name -> aitext.v1.ProcessRequest
 	11, // 16: aitext.v1.ProcessBatchResponse.response:type_name -> aitext.v1.ProcessResponse
-	29, // 17: aitext.v1.ProcessBatchResponse.error:type_name -> google.rpc.Status
+	30, // 17: aitext.v1.ProcessBatchResponse.error:type_name -> google.rpc.Status
 	0,  // 18: aitext.v1.OperationInfo.operation:type_name -> aitext.v1.Operation
 	19, // 19: aitext.v1.OperationInfo.options:type_name -> aitext.v1.OptionInfo
 	20, // 20: aitext.v1.ListOperationsResponse.operations:type_name -> aitext.v1.OperationInfo
-	23, // 21: aitext.v1.GetCacheStatsResponse.counts:type_name -> aitext.v1.TierCounts
-	24, // 22: aitext.v1.GetCacheStatsResponse.key_latency:type_name -> aitext.v1.KeyLatency
-	28, // 23: aitext.v1.GetCacheStatsResponse.decode_failures_by_reason:type_name -> aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntry
-	0,  // 24: aitext.v1.InvalidateCacheRequest.operation:type_name -> aitext.v1.Operation
-	6,  // 25: aitext.v1.InvalidateCacheRequest.request:type_name -> aitext.v1.ProcessRequest
-	6,  // 26: aitext.v1.TextService.Process:input_type -> aitext.v1.ProcessRequest
-	16, // 27: aitext.v1.TextService.ProcessBatch:input_type -> aitext.v1.ProcessBatchRequest
-	13, // 28: aitext.v1.TextService.ProcessStream:input_type -> aitext.v1.ProcessStreamRequest
-	18, // 29: aitext.v1.TextService.ListOperations:input_type -> aitext.v1.ListOperationsRequest
-	22, // 30: aitext.v1.TextService.GetCacheStats:input_type -> aitext.v1.GetCacheStatsRequest
-	26, // 31: aitext.v1.TextService.InvalidateCache:input_type -> aitext.v1.InvalidateCacheRequest
-	11, // 32: aitext.v1.TextService.Process:output_type -> aitext.v1.ProcessResponse
-	17, // 33: aitext.v1.TextService.ProcessBatch:output_type -> aitext.v1.ProcessBatchResponse
-	15, // 34: aitext.v1.TextService.ProcessStream:output_type -> aitext.v1.ProcessStreamResponse
-	21, // 35: aitext.v1.TextService.ListOperations:output_type -> aitext.v1.ListOperationsResponse
-	25, // 36: aitext.v1.TextService.GetCacheStats:output_type -> aitext.v1.GetCacheStatsResponse
-	27, // 37: aitext.v1.TextService.InvalidateCache:output_type -> aitext.v1.InvalidateCacheResponse
-	32, // [32:38] is the sub-list for method output_type
-	26, // [26:32] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	24, // 21: aitext.v1.GetCacheStatsResponse.counts:type_name -> aitext.v1.TierCounts
+	25, // 22: aitext.v1.GetCacheStatsResponse.key_latency:type_name -> aitext.v1.KeyLatency
+	29, // 23: aitext.v1.GetCacheStatsResponse.decode_failures_by_reason:type_name -> aitext.v1.GetCacheStatsResponse.DecodeFailuresByReasonEntry
+	23, // 24: aitext.v1.GetCacheStatsResponse.workers:type_name -> aitext.v1.WorkerStats
+	0,  // 25: aitext.v1.InvalidateCacheRequest.operation:type_name -> aitext.v1.Operation
+	6,  // 26: aitext.v1.InvalidateCacheRequest.request:type_name -> aitext.v1.ProcessRequest
+	6,  // 27: aitext.v1.TextService.Process:input_type -> aitext.v1.ProcessRequest
+	16, // 28: aitext.v1.TextService.ProcessBatch:input_type -> aitext.v1.ProcessBatchRequest
+	13, // 29: aitext.v1.TextService.ProcessStream:input_type -> aitext.v1.ProcessStreamRequest
+	18, // 30: aitext.v1.TextService.ListOperations:input_type -> aitext.v1.ListOperationsRequest
+	22, // 31: aitext.v1.TextService.GetCacheStats:input_type -> aitext.v1.GetCacheStatsRequest
+	27, // 32: aitext.v1.TextService.InvalidateCache:input_type -> aitext.v1.InvalidateCacheRequest
+	11, // 33: aitext.v1.TextService.Process:output_type -> aitext.v1.ProcessResponse
+	17, // 34: aitext.v1.TextService.ProcessBatch:output_type -> aitext.v1.ProcessBatchResponse
+	15, // 35: aitext.v1.TextService.ProcessStream:output_type -> aitext.v1.ProcessStreamResponse
+	21, // 36: aitext.v1.TextService.ListOperations:output_type -> aitext.v1.ListOperationsResponse
+	26, // 37: aitext.v1.TextService.GetCacheStats:output_type -> aitext.v1.GetCacheStatsResponse
+	28, // 38: aitext.v1.TextService.InvalidateCache:output_type -> aitext.v1.InvalidateCacheResponse
+	33, // [33:39] is the sub-list for method output_type
+	27, // [27:33] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_aitext_v1_aitext_proto_init() }
@@ -2424,7 +2608,7 @@ func file_aitext_v1_aitext_proto_init() {
 		(*ProcessBatchResponse_Response)(nil),
 		(*ProcessBatchResponse_Error)(nil),
 	}
-	file_aitext_v1_aitext_proto_msgTypes[24].OneofWrappers = []any{
+	file_aitext_v1_aitext_proto_msgTypes[25].OneofWrappers = []any{
 		(*InvalidateCacheRequest_Operation)(nil),
 		(*InvalidateCacheRequest_Request)(nil),
 		(*InvalidateCacheRequest_All)(nil),
@@ -2435,7 +2619,7 @@ func file_aitext_v1_aitext_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aitext_v1_aitext_proto_rawDesc), len(file_aitext_v1_aitext_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -248,8 +248,34 @@ class ListOperationsResponse(_message.Message):
     def __init__(self, operations: _Optional[_Iterable[_Union[OperationInfo, _Mapping]]] = ..., model: _Optional[str] = ..., max_text_bytes: _Optional[int] = ..., max_batch_items: _Optional[int] = ..., max_question_chars: _Optional[int] = ...) -> None: ...
 
 class GetCacheStatsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("this_worker_only",)
+    THIS_WORKER_ONLY_FIELD_NUMBER: _ClassVar[int]
+    this_worker_only: bool
+    def __init__(self, this_worker_only: _Optional[bool] = ...) -> None: ...
+
+class WorkerStats(_message.Message):
+    __slots__ = ("worker_id", "host", "pid", "age_seconds", "answering", "lookups", "hits", "hit_ratio", "memory_entries", "memory_bytes")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERING_FIELD_NUMBER: _ClassVar[int]
+    LOOKUPS_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    HIT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    host: str
+    pid: int
+    age_seconds: float
+    answering: bool
+    lookups: int
+    hits: int
+    hit_ratio: float
+    memory_entries: int
+    memory_bytes: int
+    def __init__(self, worker_id: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., age_seconds: _Optional[float] = ..., answering: _Optional[bool] = ..., lookups: _Optional[int] = ..., hits: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., memory_entries: _Optional[int] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
 
 class TierCounts(_message.Message):
     __slots__ = ("tier", "operation", "hits", "misses")
@@ -280,7 +306,7 @@ class KeyLatency(_message.Message):
     def __init__(self, text_tier: _Optional[str] = ..., backend: _Optional[str] = ..., count: _Optional[int] = ..., p50_us: _Optional[float] = ..., p95_us: _Optional[float] = ..., p99_us: _Optional[float] = ...) -> None: ...
 
 class GetCacheStatsResponse(_message.Message):
-    __slots__ = ("counts", "hit_ratio", "memory_entries", "memory_bytes", "memory_max_bytes", "redis_mode", "redis_available", "compression_ratio", "decode_failures", "singleflight_joins", "key_latency", "key_backend", "provider_circuit", "model", "chunk_hits", "chunk_misses", "model_calls_saved", "decode_failures_by_reason", "tenant")
+    __slots__ = ("counts", "hit_ratio", "memory_entries", "memory_bytes", "memory_max_bytes", "redis_mode", "redis_available", "compression_ratio", "decode_failures", "singleflight_joins", "key_latency", "key_backend", "provider_circuit", "model", "chunk_hits", "chunk_misses", "model_calls_saved", "decode_failures_by_reason", "tenant", "workers", "scope", "snapshot_expiry_seconds")
     class DecodeFailuresByReasonEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -307,6 +333,9 @@ class GetCacheStatsResponse(_message.Message):
     MODEL_CALLS_SAVED_FIELD_NUMBER: _ClassVar[int]
     DECODE_FAILURES_BY_REASON_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_EXPIRY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedCompositeFieldContainer[TierCounts]
     hit_ratio: float
     memory_entries: int
@@ -326,7 +355,10 @@ class GetCacheStatsResponse(_message.Message):
     model_calls_saved: int
     decode_failures_by_reason: _containers.ScalarMap[str, int]
     tenant: str
-    def __init__(self, counts: _Optional[_Iterable[_Union[TierCounts, _Mapping]]] = ..., hit_ratio: _Optional[float] = ..., memory_entries: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., memory_max_bytes: _Optional[int] = ..., redis_mode: _Optional[str] = ..., redis_available: _Optional[bool] = ..., compression_ratio: _Optional[float] = ..., decode_failures: _Optional[int] = ..., singleflight_joins: _Optional[int] = ..., key_latency: _Optional[_Iterable[_Union[KeyLatency, _Mapping]]] = ..., key_backend: _Optional[str] = ..., provider_circuit: _Optional[str] = ..., model: _Optional[str] = ..., chunk_hits: _Optional[int] = ..., chunk_misses: _Optional[int] = ..., model_calls_saved: _Optional[int] = ..., decode_failures_by_reason: _Optional[_Mapping[str, int]] = ..., tenant: _Optional[str] = ...) -> None: ...
+    workers: _containers.RepeatedCompositeFieldContainer[WorkerStats]
+    scope: str
+    snapshot_expiry_seconds: float
+    def __init__(self, counts: _Optional[_Iterable[_Union[TierCounts, _Mapping]]] = ..., hit_ratio: _Optional[float] = ..., memory_entries: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., memory_max_bytes: _Optional[int] = ..., redis_mode: _Optional[str] = ..., redis_available: _Optional[bool] = ..., compression_ratio: _Optional[float] = ..., decode_failures: _Optional[int] = ..., singleflight_joins: _Optional[int] = ..., key_latency: _Optional[_Iterable[_Union[KeyLatency, _Mapping]]] = ..., key_backend: _Optional[str] = ..., provider_circuit: _Optional[str] = ..., model: _Optional[str] = ..., chunk_hits: _Optional[int] = ..., chunk_misses: _Optional[int] = ..., model_calls_saved: _Optional[int] = ..., decode_failures_by_reason: _Optional[_Mapping[str, int]] = ..., tenant: _Optional[str] = ..., workers: _Optional[_Iterable[_Union[WorkerStats, _Mapping]]] = ..., scope: _Optional[str] = ..., snapshot_expiry_seconds: _Optional[float] = ...) -> None: ...
 
 class InvalidateCacheRequest(_message.Message):
     __slots__ = ("operation", "request", "all")

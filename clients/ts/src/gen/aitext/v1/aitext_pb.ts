@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aitext/v1/aitext.proto.
  */
 export const file_aitext_v1_aitext: GenFile = /*@__PURE__*/
-  fileDesc("ChZhaXRleHQvdjEvYWl0ZXh0LnByb3RvEglhaXRleHQudjEiOgoQU3VtbWFyaXplT3B0aW9ucxIXCgptYXhfbGVuZ3RoGAEgASgFSACIAQFCDQoLX21heF9sZW5ndGgiOgoQS2V5UG9pbnRzT3B0aW9ucxIXCgptYXhfcG9pbnRzGAEgASgFSACIAQFCDQoLX21heF9wb2ludHMiQAoQUXVlc3Rpb25zT3B0aW9ucxIaCg1udW1fcXVlc3Rpb25zGAEgASgFSACIAQFCEAoOX251bV9xdWVzdGlvbnMikQEKDENhY2hlQ29udHJvbBIRCglza2lwX3JlYWQYASABKAgSEgoKc2tpcF93cml0ZRgCIAEoCBIYCgt0dGxfc2Vjb25kcxgDIAEoDUgAiAEBEhwKD21heF9hZ2Vfc2Vjb25kcxgEIAEoDUgBiAEBQg4KDF90dGxfc2Vjb25kc0ISChBfbWF4X2FnZV9zZWNvbmRzIsMCCg5Qcm9jZXNzUmVxdWVzdBIMCgR0ZXh0GAEgASgJEicKCW9wZXJhdGlvbhgCIAEoDjIULmFpdGV4dC52MS5PcGVyYXRpb24SEAoIcXVlc3Rpb24YAyABKAkSOAoRc3VtbWFyaXplX29wdGlvbnMYBCABKAsyGy5haXRleHQudjEuU3VtbWFyaXplT3B0aW9uc0gAEjkKEmtleV9wb2ludHNfb3B0aW9ucxgFIAEoCzIbLmFpdGV4dC52MS5LZXlQb2ludHNPcHRpb25zSAASOAoRcXVlc3Rpb25zX29wdGlvbnMYBiABKAsyGy5haXRleHQudjEuUXVlc3Rpb25zT3B0aW9uc0gAEi4KDWNhY2hlX2NvbnRyb2wYByABKAsyFy5haXRleHQudjEuQ2FjaGVDb250cm9sQgkKB29wdGlvbnMiXgoJU2VudGltZW50EigKBWxhYmVsGAEgASgOMhkuYWl0ZXh0LnYxLlNlbnRpbWVudExhYmVsEhIKCmNvbmZpZGVuY2UYAiABKAESEwoLZXhwbGFuYXRpb24YAyABKAkiGwoJS2V5UG9pbnRzEg4KBnBvaW50cxgBIAMoCSIeCglRdWVzdGlvbnMSEQoJcXVlc3Rpb25zGAEgAygJIkgKCUNhY2hlSW5mbxILCgNoaXQYASABKAgSDAoEdGllchgCIAEoCRILCgNrZXkYAyABKAkSEwoLYWdlX3NlY29uZHMYBCABKAEi+QIKD1Byb2Nlc3NSZXNwb25zZRInCglvcGVyYXRpb24YASABKA4yFC5haXRleHQudjEuT3BlcmF0aW9uEhEKB3N1bW1hcnkYAiABKAlIABIpCglzZW50aW1lbnQYAyABKAsyFC5haXRleHQudjEuU2VudGltZW50SAASKgoKa2V5X3BvaW50cxgEIAEoCzIULmFpdGV4dC52MS5LZXlQb2ludHNIABIpCglxdWVzdGlvbnMYBSABKAsyFC5haXRleHQudjEuUXVlc3Rpb25zSAASEAoGYW5zd2VyGAYgASgJSAASDQoFbW9kZWwYByABKAkSGgoScHJvY2Vzc2luZ190aW1lX21zGAggASgBEiMKBWNhY2hlGAkgASgLMhQuYWl0ZXh0LnYxLkNhY2hlSW5mbxIWCg5wcm9tcHRfdmVyc2lvbhgKIAEoCRIkCgZjaHVua3MYCyABKAsyFC5haXRleHQudjEuQ2h1bmtJbmZvQggKBnJlc3VsdCJVCglDaHVua0luZm8SDQoFdG90YWwYASABKA0SDgoGY2FjaGVkGAIgASgNEhMKC21vZGVsX2NhbGxzGAMgASgNEhQKDHJlZHVjZV9jYWxscxgEIAEoDSJCChRQcm9jZXNzU3RyZWFtUmVxdWVzdBIqCgdyZXF1ZXN0GAEgASgLMhkuYWl0ZXh0LnYxLlByb2Nlc3NSZXF1ZXN0ImIKD1Byb2Nlc3NQcm9ncmVzcxITCgtjaHVua3NfZG9uZRgBIAEoDRIUCgxjaHVua3NfdG90YWwYAiABKA0SFQoNY2h1bmtzX2NhY2hlZBgDIAEoDRINCgVzdGFnZRgEIAEoCSKAAQoVUHJvY2Vzc1N0cmVhbVJlc3BvbnNlEi4KCHByb2dyZXNzGAEgASgLMhouYWl0ZXh0LnYxLlByb2Nlc3NQcm9ncmVzc0gAEi4KCHJlc3BvbnNlGAIgASgLMhouYWl0ZXh0LnYxLlByb2Nlc3NSZXNwb25zZUgAQgcKBWV2ZW50IlsKE1Byb2Nlc3NCYXRjaFJlcXVlc3QSKwoIcmVxdWVzdHMYASADKAsyGS5haXRleHQudjEuUHJvY2Vzc1JlcXVlc3QSFwoPbWF4X2NvbmN1cnJlbmN5GAIgASgNIoUBChRQcm9jZXNzQmF0Y2hSZXNwb25zZRINCgVpbmRleBgBIAEoDRIuCghyZXNwb25zZRgCIAEoCzIaLmFpdGV4dC52MS5Qcm9jZXNzUmVzcG9uc2VIABIjCgVlcnJvchgDIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCQoHb3V0Y29tZSIXChVMaXN0T3BlcmF0aW9uc1JlcXVlc3QibAoKT3B0aW9uSW5mbxIMCgRuYW1lGAEgASgJEhUKDWRlZmF1bHRfdmFsdWUYAiABKAUSEQoJbWluX3ZhbHVlGAMgASgFEhEKCW1heF92YWx1ZRgEIAEoBRITCgtkZXNjcmlwdGlvbhgFIAEoCSK7AQoNT3BlcmF0aW9uSW5mbxInCglvcGVyYXRpb24YASABKA4yFC5haXRleHQudjEuT3BlcmF0aW9uEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGQoRcmVxdWlyZXNfcXVlc3Rpb24YBCABKAgSJgoHb3B0aW9ucxgFIAMoCzIVLmFpdGV4dC52MS5PcHRpb25JbmZvEhsKE2RlZmF1bHRfdHRsX3NlY29uZHMYBiABKA0iogEKFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USLAoKb3BlcmF0aW9ucxgBIAMoCzIYLmFpdGV4dC52MS5PcGVyYXRpb25JbmZvEg0KBW1vZGVsGAIgASgJEhYKDm1heF90ZXh0X2J5dGVzGAMgASgEEhcKD21heF9iYXRjaF9pdGVtcxgEIAEoDRIaChJtYXhfcXVlc3Rpb25fY2hhcnMYBSABKA0iFgoUR2V0Q2FjaGVTdGF0c1JlcXVlc3QiSwoKVGllckNvdW50cxIMCgR0aWVyGAEgASgJEhEKCW9wZXJhdGlvbhgCIAEoCRIMCgRoaXRzGAMgASgEEg4KBm1pc3NlcxgEIAEoBCJvCgpLZXlMYXRlbmN5EhEKCXRleHRfdGllchgBIAEoCRIPCgdiYWNrZW5kGAIgASgJEg0KBWNvdW50GAMgASgEEg4KBnA1MF91cxgEIAEoARIOCgZwOTVfdXMYBSABKAESDgoGcDk5X3VzGAYgASgBIvUEChVHZXRDYWNoZVN0YXRzUmVzcG9uc2USJQoGY291bnRzGAEgAygLMhUuYWl0ZXh0LnYxLlRpZXJDb3VudHMSEQoJaGl0X3JhdGlvGAIgASgBEhYKDm1lbW9yeV9lbnRyaWVzGAMgASgEEhQKDG1lbW9yeV9ieXRlcxgEIAEoBBIYChBtZW1vcnlfbWF4X2J5dGVzGAUgASgEEhIKCnJlZGlzX21vZGUYBiABKAkSFwoPcmVkaXNfYXZhaWxhYmxlGAcgASgIEhkKEWNvbXByZXNzaW9uX3JhdGlvGAggASgBEhcKD2RlY29kZV9mYWlsdXJlcxgJIAEoBBIaChJzaW5nbGVmbGlnaHRfam9pbnMYCiABKAQSKgoLa2V5X2xhdGVuY3kYCyADKAsyFS5haXRleHQudjEuS2V5TGF0ZW5jeRITCgtrZXlfYmFja2VuZBgMIAEoCRIYChBwcm92aWRlcl9jaXJjdWl0GA0gASgJEg0KBW1vZGVsGA4gASgJEhIKCmNodW5rX2hpdHMYDyABKAQSFAoMY2h1bmtfbWlzc2VzGBAgASgEEhkKEW1vZGVsX2NhbGxzX3NhdmVkGBEgASgEEl8KGWRlY29kZV9mYWlsdXJlc19ieV9yZWFzb24YEiADKAsyPC5haXRleHQudjEuR2V0Q2FjaGVTdGF0c1Jlc3BvbnNlLkRlY29kZUZhaWx1cmVzQnlSZWFzb25FbnRyeRIOCgZ0ZW5hbnQYEyABKAkaPQobRGVjb2RlRmFpbHVyZXNCeVJlYXNvbkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBDoCOAEiigEKFkludmFsaWRhdGVDYWNoZVJlcXVlc3QSKQoJb3BlcmF0aW9uGAEgASgOMhQuYWl0ZXh0LnYxLk9wZXJhdGlvbkgAEiwKB3JlcXVlc3QYAiABKAsyGS5haXRleHQudjEuUHJvY2Vzc1JlcXVlc3RIABINCgNhbGwYAyABKAhIAEIICgZ0YXJnZXQiKgoXSW52YWxpZGF0ZUNhY2hlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBCqdAQoJT3BlcmF0aW9uEhkKFU9QRVJBVElPTl9VTlNQRUNJRklFRBAAEhcKE09QRVJBVElPTl9TVU1NQVJJWkUQARIXChNPUEVSQVRJT05fU0VOVElNRU5UEAISGAoUT1BFUkFUSU9OX0tFWV9QT0lOVFMQAxIXChNPUEVSQVRJT05fUVVFU1RJT05TEAQSEAoMT1BFUkFUSU9OX1FBEAUqigEKDlNlbnRpbWVudExhYmVsEh8KG1NFTlRJTUVOVF9MQUJFTF9VTlNQRUNJRklFRBAAEhwKGFNFTlRJTUVOVF9MQUJFTF9QT1NJVElWRRABEhwKGFNFTlRJTUVOVF9MQUJFTF9ORUdBVElWRRACEhsKF1NFTlRJTUVOVF9MQUJFTF9ORVVUUkFMEAMyqgUKC1RleHRTZXJ2aWNlElgKB1Byb2Nlc3MSGS5haXRleHQudjEuUHJvY2Vzc1JlcXVlc3QaGi5haXRleHQudjEuUHJvY2Vzc1Jlc3BvbnNlIhaC0+STAhAiCy92MS9wcm9jZXNzOgEqEm8KDFByb2Nlc3NCYXRjaBIeLmFpdGV4dC52MS5Qcm9jZXNzQmF0Y2hSZXF1ZXN0Gh8uYWl0ZXh0LnYxLlByb2Nlc3NCYXRjaFJlc3BvbnNlIhyC0+STAhYiES92MS9wcm9jZXNzOmJhdGNoOgEqMAESeQoNUHJvY2Vzc1N0cmVhbRIfLmFpdGV4dC52MS5Qcm9jZXNzU3RyZWFtUmVxdWVzdBogLmFpdGV4dC52MS5Qcm9jZXNzU3RyZWFtUmVzcG9uc2UiI4LT5JMCHSISL3YxL3Byb2Nlc3M6c3RyZWFtOgdyZXF1ZXN0MAESbQoOTGlzdE9wZXJhdGlvbnMSIC5haXRleHQudjEuTGlzdE9wZXJhdGlvbnNSZXF1ZXN0GiEuYWl0ZXh0LnYxLkxpc3RPcGVyYXRpb25zUmVzcG9uc2UiFoLT5JMCEBIOL3YxL29wZXJhdGlvbnMSawoNR2V0Q2FjaGVTdGF0cxIfLmFpdGV4dC52MS5HZXRDYWNoZVN0YXRzUmVxdWVzdBogLmFpdGV4dC52MS5HZXRDYWNoZVN0YXRzUmVzcG9uc2UiF4LT5JMCERIPL3YxL2NhY2hlL3N0YXRzEnkKD0ludmFsaWRhdGVDYWNoZRIhLmFpdGV4dC52MS5JbnZhbGlkYXRlQ2FjaGVSZXF1ZXN0GiIuYWl0ZXh0LnYxLkludmFsaWRhdGVDYWNoZVJlc3BvbnNlIh+C0+STAhkiFC92MS9jYWNoZTppbnZhbGlkYXRlOgEqQjdaNWdpdGh1Yi5jb20vYWl0ZXh0L2FpdGV4dC9jbGllbnRzL2dvL2FpdGV4dHYxO2FpdGV4dHYxYgZwcm90bzM", [file_google_api_annotations, file_google_rpc_status]);
+  fileDesc("ChZhaXRleHQvdjEvYWl0ZXh0LnByb3RvEglhaXRleHQudjEiOgoQU3VtbWFyaXplT3B0aW9ucxIXCgptYXhfbGVuZ3RoGAEgASgFSACIAQFCDQoLX21heF9sZW5ndGgiOgoQS2V5UG9pbnRzT3B0aW9ucxIXCgptYXhfcG9pbnRzGAEgASgFSACIAQFCDQoLX21heF9wb2ludHMiQAoQUXVlc3Rpb25zT3B0aW9ucxIaCg1udW1fcXVlc3Rpb25zGAEgASgFSACIAQFCEAoOX251bV9xdWVzdGlvbnMikQEKDENhY2hlQ29udHJvbBIRCglza2lwX3JlYWQYASABKAgSEgoKc2tpcF93cml0ZRgCIAEoCBIYCgt0dGxfc2Vjb25kcxgDIAEoDUgAiAEBEhwKD21heF9hZ2Vfc2Vjb25kcxgEIAEoDUgBiAEBQg4KDF90dGxfc2Vjb25kc0ISChBfbWF4X2FnZV9zZWNvbmRzIsMCCg5Qcm9jZXNzUmVxdWVzdBIMCgR0ZXh0GAEgASgJEicKCW9wZXJhdGlvbhgCIAEoDjIULmFpdGV4dC52MS5PcGVyYXRpb24SEAoIcXVlc3Rpb24YAyABKAkSOAoRc3VtbWFyaXplX29wdGlvbnMYBCABKAsyGy5haXRleHQudjEuU3VtbWFyaXplT3B0aW9uc0gAEjkKEmtleV9wb2ludHNfb3B0aW9ucxgFIAEoCzIbLmFpdGV4dC52MS5LZXlQb2ludHNPcHRpb25zSAASOAoRcXVlc3Rpb25zX29wdGlvbnMYBiABKAsyGy5haXRleHQudjEuUXVlc3Rpb25zT3B0aW9uc0gAEi4KDWNhY2hlX2NvbnRyb2wYByABKAsyFy5haXRleHQudjEuQ2FjaGVDb250cm9sQgkKB29wdGlvbnMiXgoJU2VudGltZW50EigKBWxhYmVsGAEgASgOMhkuYWl0ZXh0LnYxLlNlbnRpbWVudExhYmVsEhIKCmNvbmZpZGVuY2UYAiABKAESEwoLZXhwbGFuYXRpb24YAyABKAkiGwoJS2V5UG9pbnRzEg4KBnBvaW50cxgBIAMoCSIeCglRdWVzdGlvbnMSEQoJcXVlc3Rpb25zGAEgAygJIkgKCUNhY2hlSW5mbxILCgNoaXQYASABKAgSDAoEdGllchgCIAEoCRILCgNrZXkYAyABKAkSEwoLYWdlX3NlY29uZHMYBCABKAEi+QIKD1Byb2Nlc3NSZXNwb25zZRInCglvcGVyYXRpb24YASABKA4yFC5haXRleHQudjEuT3BlcmF0aW9uEhEKB3N1bW1hcnkYAiABKAlIABIpCglzZW50aW1lbnQYAyABKAsyFC5haXRleHQudjEuU2VudGltZW50SAASKgoKa2V5X3BvaW50cxgEIAEoCzIULmFpdGV4dC52MS5LZXlQb2ludHNIABIpCglxdWVzdGlvbnMYBSABKAsyFC5haXRleHQudjEuUXVlc3Rpb25zSAASEAoGYW5zd2VyGAYgASgJSAASDQoFbW9kZWwYByABKAkSGgoScHJvY2Vzc2luZ190aW1lX21zGAggASgBEiMKBWNhY2hlGAkgASgLMhQuYWl0ZXh0LnYxLkNhY2hlSW5mbxIWCg5wcm9tcHRfdmVyc2lvbhgKIAEoCRIkCgZjaHVua3MYCyABKAsyFC5haXRleHQudjEuQ2h1bmtJbmZvQggKBnJlc3VsdCJVCglDaHVua0luZm8SDQoFdG90YWwYASABKA0SDgoGY2FjaGVkGAIgASgNEhMKC21vZGVsX2NhbGxzGAMgASgNEhQKDHJlZHVjZV9jYWxscxgEIAEoDSJCChRQcm9jZXNzU3RyZWFtUmVxdWVzdBIqCgdyZXF1ZXN0GAEgASgLMhkuYWl0ZXh0LnYxLlByb2Nlc3NSZXF1ZXN0ImIKD1Byb2Nlc3NQcm9ncmVzcxITCgtjaHVua3NfZG9uZRgBIAEoDRIUCgxjaHVua3NfdG90YWwYAiABKA0SFQoNY2h1bmtzX2NhY2hlZBgDIAEoDRINCgVzdGFnZRgEIAEoCSKAAQoVUHJvY2Vzc1N0cmVhbVJlc3BvbnNlEi4KCHByb2dyZXNzGAEgASgLMhouYWl0ZXh0LnYxLlByb2Nlc3NQcm9ncmVzc0gAEi4KCHJlc3BvbnNlGAIgASgLMhouYWl0ZXh0LnYxLlByb2Nlc3NSZXNwb25zZUgAQgcKBWV2ZW50IlsKE1Byb2Nlc3NCYXRjaFJlcXVlc3QSKwoIcmVxdWVzdHMYASADKAsyGS5haXRleHQudjEuUHJvY2Vzc1JlcXVlc3QSFwoPbWF4X2NvbmN1cnJlbmN5GAIgASgNIoUBChRQcm9jZXNzQmF0Y2hSZXNwb25zZRINCgVpbmRleBgBIAEoDRIuCghyZXNwb25zZRgCIAEoCzIaLmFpdGV4dC52MS5Qcm9jZXNzUmVzcG9uc2VIABIjCgVlcnJvchgDIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSABCCQoHb3V0Y29tZSIXChVMaXN0T3BlcmF0aW9uc1JlcXVlc3QibAoKT3B0aW9uSW5mbxIMCgRuYW1lGAEgASgJEhUKDWRlZmF1bHRfdmFsdWUYAiABKAUSEQoJbWluX3ZhbHVlGAMgASgFEhEKCW1heF92YWx1ZRgEIAEoBRITCgtkZXNjcmlwdGlvbhgFIAEoCSK7AQoNT3BlcmF0aW9uSW5mbxInCglvcGVyYXRpb24YASABKA4yFC5haXRleHQudjEuT3BlcmF0aW9uEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGQoRcmVxdWlyZXNfcXVlc3Rpb24YBCABKAgSJgoHb3B0aW9ucxgFIAMoCzIVLmFpdGV4dC52MS5PcHRpb25JbmZvEhsKE2RlZmF1bHRfdHRsX3NlY29uZHMYBiABKA0iogEKFkxpc3RPcGVyYXRpb25zUmVzcG9uc2USLAoKb3BlcmF0aW9ucxgBIAMoCzIYLmFpdGV4dC52MS5PcGVyYXRpb25JbmZvEg0KBW1vZGVsGAIgASgJEhYKDm1heF90ZXh0X2J5dGVzGAMgASgEEhcKD21heF9iYXRjaF9pdGVtcxgEIAEoDRIaChJtYXhfcXVlc3Rpb25fY2hhcnMYBSABKA0iMAoUR2V0Q2FjaGVTdGF0c1JlcXVlc3QSGAoQdGhpc193b3JrZXJfb25seRgBIAEoCCLDAQoLV29ya2VyU3RhdHMSEQoJd29ya2VyX2lkGAEgASgJEgwKBGhvc3QYAiABKAkSCwoDcGlkGAMgASgNEhMKC2FnZV9zZWNvbmRzGAQgASgBEhEKCWFuc3dlcmluZxgFIAEoCBIPCgdsb29rdXBzGAYgASgEEgwKBGhpdHMYByABKAQSEQoJaGl0X3JhdGlvGAggASgBEhYKDm1lbW9yeV9lbnRyaWVzGAkgASgEEhQKDG1lbW9yeV9ieXRlcxgKIAEoBCJLCgpUaWVyQ291bnRzEgwKBHRpZXIYASABKAkSEQoJb3BlcmF0aW9uGAIgASgJEgwKBGhpdHMYAyABKAQSDgoGbWlzc2VzGAQgASgEIm8KCktleUxhdGVuY3kSEQoJdGV4dF90aWVyGAEgASgJEg8KB2JhY2tlbmQYAiABKAkSDQoFY291bnQYAyABKAQSDgoGcDUwX3VzGAQgASgBEg4KBnA5NV91cxgFIAEoARIOCgZwOTlfdXMYBiABKAEizgUKFUdldENhY2hlU3RhdHNSZXNwb25zZRIlCgZjb3VudHMYASADKAsyFS5haXRleHQudjEuVGllckNvdW50cxIRCgloaXRfcmF0aW8YAiABKAESFgoObWVtb3J5X2VudHJpZXMYAyABKAQSFAoMbWVtb3J5X2J5dGVzGAQgASgEEhgKEG1lbW9yeV9tYXhfYnl0ZXMYBSABKAQSEgoKcmVkaXNfbW9kZRgGIAEoCRIXCg9yZWRpc19hdmFpbGFibGUYByABKAgSGQoRY29tcHJlc3Npb25fcmF0aW8YCCABKAESFwoPZGVjb2RlX2ZhaWx1cmVzGAkgASgEEhoKEnNpbmdsZWZsaWdodF9qb2lucxgKIAEoBBIqCgtrZXlfbGF0ZW5jeRgLIAMoCzIVLmFpdGV4dC52MS5LZXlMYXRlbmN5EhMKC2tleV9iYWNrZW5kGAwgASgJEhgKEHByb3ZpZGVyX2NpcmN1aXQYDSABKAkSDQoFbW9kZWwYDiABKAkSEgoKY2h1bmtfaGl0cxgPIAEoBBIUCgxjaHVua19taXNzZXMYECABKAQSGQoRbW9kZWxfY2FsbHNfc2F2ZWQYESABKAQSXwoZZGVjb2RlX2ZhaWx1cmVzX2J5X3JlYXNvbhgSIAMoCzI8LmFpdGV4dC52MS5HZXRDYWNoZVN0YXRzUmVzcG9uc2UuRGVjb2RlRmFpbHVyZXNCeVJlYXNvbkVudHJ5Eg4KBnRlbmFudBgTIAEoCRInCgd3b3JrZXJzGBQgAygLMhYuYWl0ZXh0LnYxLldvcmtlclN0YXRzEg0KBXNjb3BlGBUgASgJEh8KF3NuYXBzaG90X2V4cGlyeV9zZWNvbmRzGBYgASgBGj0KG0RlY29kZUZhaWx1cmVzQnlSZWFzb25FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBIooBChZJbnZhbGlkYXRlQ2FjaGVSZXF1ZXN0EikKCW9wZXJhdGlvbhgBIAEoDjIULmFpdGV4dC52MS5PcGVyYXRpb25IABIsCgdyZXF1ZXN0GAIgASgLMhkuYWl0ZXh0LnYxLlByb2Nlc3NSZXF1ZXN0SAASDQoDYWxsGAMgASgISABCCAoGdGFyZ2V0IioKF0ludmFsaWRhdGVDYWNoZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAQqnQEKCU9wZXJhdGlvbhIZChVPUEVSQVRJT05fVU5TUEVDSUZJRUQQABIXChNPUEVSQVRJT05fU1VNTUFSSVpFEAESFwoTT1BFUkFUSU9OX1NFTlRJTUVOVBACEhgKFE9QRVJBVElPTl9LRVlfUE9JTlRTEAMSFwoTT1BFUkFUSU9OX1FVRVNUSU9OUxAEEhAKDE9QRVJBVElPTl9RQRAFKooBCg5TZW50aW1lbnRMYWJlbBIfChtTRU5USU1FTlRfTEFCRUxfVU5TUEVDSUZJRUQQABIcChhTRU5USU1FTlRfTEFCRUxfUE9TSVRJVkUQARIcChhTRU5USU1FTlRfTEFCRUxfTkVHQVRJVkUQAhIbChdTRU5USU1FTlRfTEFCRUxfTkVVVFJBTBADMqoFCgtUZXh0U2VydmljZRJYCgdQcm9jZXNzEhkuYWl0ZXh0LnYxLlByb2Nlc3NSZXF1ZXN0GhouYWl0ZXh0LnYxLlByb2Nlc3NSZXNwb25zZSIWgtPkkwIQIgsvdjEvcHJvY2VzczoBKhJvCgxQcm9jZXNzQmF0Y2gSHi5haXRleHQudjEuUHJvY2Vzc0JhdGNoUmVxdWVzdBofLmFpdGV4dC52MS5Qcm9jZXNzQmF0Y2hSZXNwb25zZSIcgtPkkwIWIhEvdjEvcHJvY2VzczpiYXRjaDoBKjABEnkKDVByb2Nlc3NTdHJlYW0SHy5haXRleHQudjEuUHJvY2Vzc1N0cmVhbVJlcXVlc3QaIC5haXRleHQudjEuUHJvY2Vzc1N0cmVhbVJlc3BvbnNlIiOC0+STAh0iEi92MS9wcm9jZXNzOnN0cmVhbToHcmVxdWVzdDABEm0KDkxpc3RPcGVyYXRpb25zEiAuYWl0ZXh0LnYxLkxpc3RPcGVyYXRpb25zUmVxdWVzdBohLmFpdGV4dC52MS5MaXN0T3BlcmF0aW9uc1Jlc3BvbnNlIhaC0+STAhASDi92MS9vcGVyYXRpb25zEmsKDUdldENhY2hlU3RhdHMSHy5haXRleHQudjEuR2V0Q2FjaGVTdGF0c1JlcXVlc3QaIC5haXRleHQudjEuR2V0Q2FjaGVTdGF0c1Jlc3BvbnNlIheC0+STAhESDy92MS9jYWNoZS9zdGF0cxJ5Cg9JbnZhbGlkYXRlQ2FjaGUSIS5haXRleHQudjEuSW52YWxpZGF0ZUNhY2hlUmVxdWVzdBoiLmFpdGV4dC52MS5JbnZhbGlkYXRlQ2FjaGVSZXNwb25zZSIfgtPkkwIZIhQvdjEvY2FjaGU6aW52YWxpZGF0ZToBKkI3WjVnaXRodWIuY29tL2FpdGV4dC9haXRleHQvY2xpZW50cy9nby9haXRleHR2MTthaXRleHR2MWIGcHJvdG8z", [file_google_api_annotations, file_google_rpc_status]);
 
 /**
  * Options of OPERATION_SUMMARIZE. An unset field takes its default.
@@ -705,6 +705,14 @@ export const ListOperationsResponseSchema: GenMessage<ListOperationsResponse> = 
  * @generated from message aitext.v1.GetCacheStatsRequest
  */
 export type GetCacheStatsRequest = Message<"aitext.v1.GetCacheStatsRequest"> & {
+  /**
+   * Only the answering worker's own figures. By default the answer covers the
+   * deployment: every worker of every replica sharing the Redis, or every
+   * worker of this `aitext serve` without Redis (see `workers`).
+   *
+   * @generated from field: bool this_worker_only = 1;
+   */
+  thisWorkerOnly: boolean;
 };
 
 /**
@@ -713,6 +721,82 @@ export type GetCacheStatsRequest = Message<"aitext.v1.GetCacheStatsRequest"> & {
  */
 export const GetCacheStatsRequestSchema: GenMessage<GetCacheStatsRequest> = /*@__PURE__*/
   messageDesc(file_aitext_v1_aitext, 20);
+
+/**
+ * One worker's part of a GetCacheStatsResponse, from the snapshot it last
+ * published (the answering worker's is taken when it answers).
+ *
+ * @generated from message aitext.v1.WorkerStats
+ */
+export type WorkerStats = Message<"aitext.v1.WorkerStats"> & {
+  /**
+   * "host:pid".
+   *
+   * @generated from field: string worker_id = 1;
+   */
+  workerId: string;
+
+  /**
+   * @generated from field: string host = 2;
+   */
+  host: string;
+
+  /**
+   * @generated from field: uint32 pid = 3;
+   */
+  pid: number;
+
+  /**
+   * How old the snapshot is; 0 for the answering worker.
+   *
+   * @generated from field: double age_seconds = 4;
+   */
+  ageSeconds: number;
+
+  /**
+   * True for the worker that answered this call.
+   *
+   * @generated from field: bool answering = 5;
+   */
+  answering: boolean;
+
+  /**
+   * Its lookups (memory tier: every read) and hits (any tier), scoped like
+   * the response (the caller's tenant, or everything for ops).
+   *
+   * @generated from field: uint64 lookups = 6;
+   */
+  lookups: bigint;
+
+  /**
+   * @generated from field: uint64 hits = 7;
+   */
+  hits: bigint;
+
+  /**
+   * @generated from field: double hit_ratio = 8;
+   */
+  hitRatio: number;
+
+  /**
+   * Its memory tier; unset when the response is about one tenant.
+   *
+   * @generated from field: uint64 memory_entries = 9;
+   */
+  memoryEntries: bigint;
+
+  /**
+   * @generated from field: uint64 memory_bytes = 10;
+   */
+  memoryBytes: bigint;
+};
+
+/**
+ * Describes the message aitext.v1.WorkerStats.
+ * Use `create(WorkerStatsSchema)` to create a new message.
+ */
+export const WorkerStatsSchema: GenMessage<WorkerStats> = /*@__PURE__*/
+  messageDesc(file_aitext_v1_aitext, 21);
 
 /**
  * Hits and misses of one tier, optionally for one operation.
@@ -750,7 +834,7 @@ export type TierCounts = Message<"aitext.v1.TierCounts"> & {
  * Use `create(TierCountsSchema)` to create a new message.
  */
 export const TierCountsSchema: GenMessage<TierCounts> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 21);
+  messageDesc(file_aitext_v1_aitext, 22);
 
 /**
  * Key-generation latency for one text-size tier and key backend.
@@ -798,7 +882,7 @@ export type KeyLatency = Message<"aitext.v1.KeyLatency"> & {
  * Use `create(KeyLatencySchema)` to create a new message.
  */
 export const KeyLatencySchema: GenMessage<KeyLatency> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 22);
+  messageDesc(file_aitext_v1_aitext, 23);
 
 /**
  * @generated from message aitext.v1.GetCacheStatsResponse
@@ -920,6 +1004,30 @@ export type GetCacheStatsResponse = Message<"aitext.v1.GetCacheStatsResponse"> &
    * @generated from field: string tenant = 19;
    */
   tenant: string;
+
+  /**
+   * The workers whose figures are summed above, answering worker first.
+   *
+   * @generated from field: repeated aitext.v1.WorkerStats workers = 20;
+   */
+  workers: WorkerStats[];
+
+  /**
+   * "deployment" (every worker sharing the Redis), "host" (this server's
+   * workers, no Redis) or "worker" (the answering worker only: asked for, or
+   * the others could not be read).
+   *
+   * @generated from field: string scope = 21;
+   */
+  scope: string;
+
+  /**
+   * A worker's snapshot is dropped when it is older than this: a dead worker
+   * leaves the totals within this many seconds.
+   *
+   * @generated from field: double snapshot_expiry_seconds = 22;
+   */
+  snapshotExpirySeconds: number;
 };
 
 /**
@@ -927,7 +1035,7 @@ export type GetCacheStatsResponse = Message<"aitext.v1.GetCacheStatsResponse"> &
  * Use `create(GetCacheStatsResponseSchema)` to create a new message.
  */
 export const GetCacheStatsResponseSchema: GenMessage<GetCacheStatsResponse> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 23);
+  messageDesc(file_aitext_v1_aitext, 24);
 
 /**
  * @generated from message aitext.v1.InvalidateCacheRequest
@@ -968,7 +1076,7 @@ export type InvalidateCacheRequest = Message<"aitext.v1.InvalidateCacheRequest">
  * Use `create(InvalidateCacheRequestSchema)` to create a new message.
  */
 export const InvalidateCacheRequestSchema: GenMessage<InvalidateCacheRequest> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 24);
+  messageDesc(file_aitext_v1_aitext, 25);
 
 /**
  * @generated from message aitext.v1.InvalidateCacheResponse
@@ -987,7 +1095,7 @@ export type InvalidateCacheResponse = Message<"aitext.v1.InvalidateCacheResponse
  * Use `create(InvalidateCacheResponseSchema)` to create a new message.
  */
 export const InvalidateCacheResponseSchema: GenMessage<InvalidateCacheResponse> = /*@__PURE__*/
-  messageDesc(file_aitext_v1_aitext, 25);
+  messageDesc(file_aitext_v1_aitext, 26);
 
 /**
  * @generated from enum aitext.v1.Operation
