@@ -16,6 +16,7 @@ from aitext.errors import RequestError
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from tests.fixtures.fake_provider import FakeProvider
 from tests.fixtures.server import ServerProcess
@@ -55,13 +56,39 @@ async def ask(cache: ResponseCache, model: Model, text: str, *, deadline: float 
 
 async def test_workers_sharing_redis_make_one_call_per_miss(make_cache, redis_url):
     caches = [await make_cache(redis_url=redis_url) for _ in range(3)]  # three workers' caches
+    listener = AsyncRedis.from_url(redis_url)
+    announcements = listener.pubsub()
+    await announcements.subscribe("ai_cache:flights")
     model = Model(delay=0.5)
     outcomes = await asyncio.gather(*(ask(caches[i % 3], model, "fleet text") for i in range(30)))
+    # The holder announced its finished flight, which is what wakes the waiters before their next poll.
+    message = None
+    for _ in range(20):  # a read that finds the subscribe confirmation returns None
+        message = message or await announcements.get_message(ignore_subscribe_messages=True, timeout=0.1)
+    await announcements.aclose()
+    await listener.aclose()
+    assert message is not None and message["data"] == key_of("fleet text").encode()
     assert model.calls == 1
     assert {o.response.summary for o in outcomes} == {"answer #1"}
     # The two caches that waited read the answer from Redis.
     assert sum(o.hit and o.tier == "redis" for o in outcomes) >= 2
-    assert not Redis.from_url(redis_url).exists(key_of("fleet text") + ":lease")  # released
+    with Redis.from_url(redis_url) as redis:
+        assert not redis.exists(key_of("fleet text") + ":lease")  # released
+
+
+@pytest.mark.parametrize("mode", ["redis", "cluster"])
+async def test_a_renewed_lease_outlives_its_expiry(make_cache, request, mode):
+    # The computation takes over three times the lease: only renewals keep the waiters waiting.
+    if mode == "redis":
+        target = {"redis_url": request.getfixturevalue("redis_url")}
+    else:
+        target = {"redis_cluster_nodes": ",".join(request.getfixturevalue("redis_cluster_nodes"))}
+    caches = [await make_cache(cache_lease_seconds=0.3, **target) for _ in range(2)]
+    model = Model(delay=1.0)
+    outcomes = await asyncio.gather(*(ask(caches[i % 2], model, f"renewed on {mode}") for i in range(10)))
+    assert model.calls == 1
+    assert all(cache.redis_available for cache in caches)  # no fallback to computing per process
+    assert sum(o.hit and o.tier == "redis" for o in outcomes) == 5
 
 
 async def test_a_waiter_fails_cleanly_at_its_deadline(make_cache, redis_url):
@@ -92,7 +119,8 @@ async def test_skip_read_and_unstored_calls_do_not_wait_for_a_lease(make_cache, 
 
 async def test_a_waiter_takes_over_from_a_holder_that_stopped_renewing(make_cache, redis_url):
     # A lease nobody renews: what a SIGKILLed holder leaves behind.
-    Redis.from_url(redis_url).set(key_of("orphan text") + ":lease", b"elsewhere:1:x", px=1000)
+    with Redis.from_url(redis_url) as redis:
+        redis.set(key_of("orphan text") + ":lease", b"elsewhere:1:x", px=1000)
     cache = await make_cache(redis_url=redis_url)
     model = Model(delay=0)
     started = time.monotonic()
@@ -156,7 +184,7 @@ def answering_workers(servers: list[ServerProcess], tag: str) -> set[tuple[int, 
 
 
 async def test_forty_misses_over_four_workers_make_one_call_and_survive_the_holder_dying(
-    server_process_factory, redis_url: str, fake_provider: FakeProvider
+    server_process_factory, redis_url: str, fake_provider: FakeProvider, request: pytest.FixtureRequest
 ):
     fake_provider.latency_seconds = 2.0
     servers = [server_process_factory(workers=2, env=fleet_env(redis_url, fake_provider)) for _ in range(2)]
@@ -171,6 +199,7 @@ async def test_forty_misses_over_four_workers_make_one_call_and_survive_the_hold
     # Again on a new text; SIGKILL the worker holding the lease while its model call runs.
     text = TEXT + " Second edition."
     redis = Redis.from_url(redis_url)
+    request.addfinalizer(redis.close)
     calls = asyncio.ensure_future(call_all(servers, text, 40, "second"))
     holder_pid = None
     deadline = time.monotonic() + 10

@@ -143,9 +143,9 @@ class ResponseCache:
             )
         if self.redis is not None and self._invalidations is not None:
             await self.redis.start()
-            await self._invalidations.subscribe(self._settings.redis_timeout_seconds)
             if self._fleet is not None:
-                self._fleet.subscribe()
+                self._fleet.subscribe()  # registered first: both channels join the one subscription at once
+            await self._invalidations.subscribe(self._settings.redis_timeout_seconds)
         elif self._set_cache_health is not None:
             self._set_cache_health(True)
 
