@@ -96,12 +96,11 @@ async def test_a_waiter_fails_cleanly_at_its_deadline(make_cache, redis_url):
     slow = Model(delay=2.0)
     computing = asyncio.ensure_future(ask(holder, slow, "slow text"))
     await asyncio.sleep(0.3)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = asyncio.get_running_loop().time()
     with pytest.raises(RequestError) as raised:
         await ask(waiter, Model(delay=0), "slow text", deadline=started + 0.5)
     assert raised.value.code == grpc.StatusCode.UNAVAILABLE
-    assert loop.time() - started < 1.5  # it gave up at its deadline, not when the holder finished
+    assert not computing.done()  # it gave up at its deadline, not when the holder finished
     assert (await computing).response.summary == "answer #1"
 
 
