@@ -216,6 +216,12 @@ class Settings(BaseSettings):
     cache_compress_min_bytes: int = Field(
         1024, ge=0, description="Stored answers larger than this are lz4-compressed when that makes them smaller."
     )
+    cache_lease_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Expiry of the Redis lease a worker takes while it computes a missed answer (renewed meanwhile); "
+        "others wait for its answer, and take over this long after it dies.",
+    )
     redis_connect_timeout_seconds: float = Field(0.5, gt=0, description="Timeout of connecting to Redis.")
     redis_timeout_seconds: float = Field(
         0.5, gt=0, description="Timeout of one Redis command; a slower Redis counts as down."

@@ -127,6 +127,7 @@ class Pipeline:
             compute=compute,
             tenant=request.tenant.name,
             options=request.options,
+            deadline=deadline,
         )
         response = outcome.response
         if outcome.hit and response.HasField("chunks"):

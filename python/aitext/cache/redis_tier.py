@@ -91,6 +91,7 @@ class RedisTier:
         self._owns_client = owns_client
         self._prober: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._channels: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
         self.subscribed = asyncio.Event()
         self._up = asyncio.Event()  # set while available
         self._reported: bool | None = None
@@ -153,15 +154,26 @@ class RedisTier:
     async def publish(self, channel: str, message: str) -> None:
         await self._call(lambda: self.client.publish(channel, message))
 
+    async def set_if_absent(self, key: str, value: bytes, ttl_ms: int) -> bool:
+        """SET NX PX: whether this call created the key."""
+        return bool(await self._call(lambda: self.client.set(key, value, nx=True, px=ttl_ms)))
+
+    async def script(self, lua: str, key: str, *args: bytes | int) -> Any:
+        """Runs a one-key Lua script (EVAL; in a cluster, on the key's node)."""
+        return await self._call(lambda: self.client.eval(lua, 1, key, *args))
+
     def subscribe(self, channel: str, on_message: Callable[[str], None], on_gap: Callable[[], None]) -> None:
         """Delivers `channel`'s messages to on_message, resubscribing with backoff after Redis failures.
 
         on_gap runs whenever a subscription starts after a failure: messages may have been missed.
+        Every channel shares one pub/sub connection; `subscribed` is set once the first is listened to.
         """
-        self.subscribed = asyncio.Event()
-        self._listener = asyncio.get_running_loop().create_task(self._listen(channel, on_message, on_gap))
+        self._channels[channel] = (on_message, on_gap)
+        if self._listener is None:
+            self.subscribed = asyncio.Event()
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
 
-    async def _listen(self, channel: str, on_message: Callable[[str], None], on_gap: Callable[[], None]) -> None:
+    async def _listen(self) -> None:
         delay = self._backoff_initial
         interrupted = False
         while not self._closed:
@@ -170,15 +182,22 @@ class RedisTier:
             await self._up.wait()
             pubsub = self.client.pubsub()
             try:
-                await pubsub.subscribe(channel)
-                if interrupted:
-                    on_gap()
-                self.subscribed.set()
-                delay = self._backoff_initial
+                listening: set[str] = set()
                 while not self._closed:
+                    if len(listening) != len(self._channels):  # a channel added since (they are never removed)
+                        added = [c for c in self._channels if c not in listening]
+                        await pubsub.subscribe(*added)
+                        listening.update(added)
+                        if interrupted:
+                            for channel in added:
+                                self._channels[channel][1]()
+                        self.subscribed.set()
+                        delay = self._backoff_initial
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message["type"] == "message":
-                        on_message(message["data"].decode("utf-8", errors="replace"))
+                        handler = self._channels.get(message["channel"].decode("utf-8", errors="replace"))
+                        if handler is not None:
+                            handler[0](message["data"].decode("utf-8", errors="replace"))
             except REDIS_FAILURES as exc:
                 if _being_cancelled():
                     raise asyncio.CancelledError from exc

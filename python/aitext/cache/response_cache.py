@@ -6,11 +6,12 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry
 
 from aitext.cache import envelope
+from aitext.cache.fleet_flight import FleetFlight
 from aitext.cache.invalidation import Invalidations
 from aitext.cache.keys import KEY_VERSION
 from aitext.cache.memory import MemoryLRU
@@ -66,6 +67,7 @@ class _Request:
     compute: Compute
     # Whole answers count in the per-tier lookups; a long text's chunk entries count on their own.
     counted: bool
+    deadline: float | None  # the request's, in loop time: how long it may wait for another worker's answer
 
     def too_old(self, created_at: float, now: float) -> bool:
         return self.max_age is not None and now - created_at > self.max_age
@@ -95,6 +97,7 @@ class ResponseCache:
         self.redis: RedisTier | None = None
         self._entries: RedisEntries | None = None
         self._invalidations: Invalidations | None = None
+        self._fleet: FleetFlight | None = None
         if redis is not None:
             self.redis = RedisTier(
                 redis,
@@ -114,6 +117,7 @@ class ResponseCache:
                 compress_min=settings.cache_compress_min_bytes,
             )
             self._invalidations = Invalidations(settings.cache_namespace, self.redis, self.memory)
+            self._fleet = FleetFlight(self.redis, settings.cache_namespace, settings.cache_lease_seconds)
         self.metrics.bind_gauges(
             entries=lambda: len(self.memory),
             used=lambda: self.memory.bytes_used,
@@ -139,6 +143,8 @@ class ResponseCache:
             )
         if self.redis is not None and self._invalidations is not None:
             await self.redis.start()
+            if self._fleet is not None:
+                self._fleet.subscribe()  # registered first: both channels join the one subscription at once
             await self._invalidations.subscribe(self._settings.redis_timeout_seconds)
         elif self._set_cache_health is not None:
             self._set_cache_health(True)
@@ -176,12 +182,14 @@ class ResponseCache:
         tenant: str = "",
         options: Mapping[str, int] | None = None,
         count_lookups: bool = True,
+        deadline: float | None = None,
     ) -> CacheOutcome:
         """The answer under `key`, from a tier or from compute().
 
         `tenant` labels the counters (GetCacheStats is scoped by it); the key's namespace is what
         partitions the entries. `options` are the request's effective options: an answer read from
         Redis must keep their bounds to be served (None checks only the result type's own bounds).
+        `deadline` (loop time) bounds a wait for another worker computing the same key.
         """
         max_age = control.max_age_seconds if control.HasField("max_age_seconds") else None
         if not control.skip_read:
@@ -211,6 +219,7 @@ class ResponseCache:
             max_age=max_age,
             compute=compute,
             counted=count_lookups,
+            deadline=deadline,
         )
         if control.skip_read:
             return self._outcome(await self._compute_and_store(request))
@@ -226,7 +235,18 @@ class ResponseCache:
 
     async def _lookup_l2_or_compute(self, request: _Request) -> _Found:
         found = await self._redis_lookup(request)
-        return found if found is not None else await self._compute_and_store(request)
+        if found is not None:
+            return found
+        if self._fleet is None or not request.store or not self.redis_available:
+            # An answer that will not be stored would leave the fleet's waiters nothing to read.
+            return await self._compute_and_store(request)
+        recheck = replace(request, counted=False)  # the miss is counted once
+        return await self._fleet.run(
+            request.key,
+            lambda: self._redis_lookup(recheck),
+            lambda: self._compute_and_store(request),
+            request.deadline,
+        )
 
     async def _redis_lookup(self, request: _Request) -> _Found | None:
         if self._entries is None:

@@ -125,5 +125,6 @@ class CachedCalls:
             tenant=self._tenant,
             options=options,
             count_lookups=False,
+            deadline=self._deadline,
         )
         return spec.result_type.read(outcome.response), outcome.hit
