@@ -1,0 +1,101 @@
+"""OpenTelemetry traces end to end: one gRPC-Web call through the real gateway into `aitext serve`,
+exported over OTLP/HTTP to a receiver on loopback, gives one trace whose spans chain from the
+gateway's to the server's to the key, cache and model spans, and carry no user text and no key.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from aitext.v1 import aitext_pb2 as pb
+from google.protobuf import json_format
+
+from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
+
+pytestmark = pytest.mark.e2e
+
+SERVER_SPAN = "aitext.v1.TextService/Process"
+
+
+def by_id(spans: list[ReceivedSpan]) -> dict[bytes, ReceivedSpan]:
+    return {s.span.span_id: s for s in spans}
+
+
+def ancestors(span: ReceivedSpan, index: dict[bytes, ReceivedSpan]) -> list[str]:
+    """The names of the span's parents, nearest first, as far as the chain of parent ids reaches."""
+    names = []
+    while span.span.parent_span_id and (parent := index.get(span.span.parent_span_id)) is not None:
+        names.append(parent.name)
+        span = parent
+    return names
+
+
+def trace_complete(spans: list[ReceivedSpan]) -> bool:
+    names = {s.name for s in spans}
+    return (
+        any(s.service == "aitext-gateway" for s in spans)
+        and {SERVER_SPAN, "cache.key", "cache.memory", "cache.redis.get", "cache.redis.set"} <= names
+        and any(s.name.startswith("chat ") for s in spans)
+    )
+
+
+def test_a_grpcweb_miss_through_the_gateway_is_one_trace_without_user_text(
+    otlp_receiver: OtlpReceiver,
+    redis_url: str,
+    server_process_factory,
+    gateway_factory,
+    grpcweb_call,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    server = server_process_factory(env={**otel, "OTEL_SERVICE_NAME": "aitext-test", "AITEXT_REDIS_URL": redis_url})
+    for name, value in otel.items():
+        monkeypatch.setenv(name, value)  # the gateway inherits the test's environment
+    gateway = gateway_factory([server.address])
+    gateway.wait_until(lambda backends: all(row["healthy"] for row in backends.values()))
+
+    marker = uuid.uuid4().hex  # a miss: no earlier run stored this text
+    text = (
+        f"Tracing follows one request across processes. The marker {marker} appears only in this text. "
+        "A span records where time went, never what the user wrote."
+    )
+    question = f"Which marker appears only in the text {marker[:8]}?"
+    request = pb.ProcessRequest(text=text, operation=pb.OPERATION_QA, question=question)
+    [message] = grpcweb_call(gateway.url, "Process", json_format.MessageToDict(request))
+    response = json_format.ParseDict(message, pb.ProcessResponse())
+    assert not response.cache.hit and response.cache.key
+
+    spans = otlp_receiver.wait_for(trace_complete)
+    [gateway_span] = [s for s in spans if s.service == "aitext-gateway" and not s.span.parent_span_id]
+    trace = [s for s in spans if s.span.trace_id == gateway_span.span.trace_id]
+    assert {s.service for s in trace} == {"aitext-gateway", "aitext-test"}
+    # Every span of the server's work is in the gateway's trace: none started a trace of its own.
+    assert [s.name for s in spans if s.span.trace_id != gateway_span.span.trace_id] == []
+
+    index = by_id(trace)
+    [server_span] = [s for s in trace if s.name == SERVER_SPAN]
+    assert server_span.span.kind == server_span.span.SPAN_KIND_SERVER
+    assert server_span.span.parent_span_id == gateway_span.span.span_id
+    for name in ("cache.key", "cache.memory", "cache.redis.get", "cache.redis.set"):
+        [child] = [s for s in trace if s.name == name]
+        assert SERVER_SPAN in ancestors(child, index), name
+    # pydantic-ai's model span (`chat <model>`), under the server's span.
+    models = [s for s in trace if s.name.startswith("chat ")]
+    assert models and all(SERVER_SPAN in ancestors(s, index) for s in models)
+    # Parent links intact: the gateway's span is the one span whose parent is not in the trace.
+    assert [s.name for s in trace if s.span.parent_span_id not in index] == [gateway_span.name]
+    assert next(s for s in trace if s.name == "cache.memory").attributes()["aitext.cache.hit"] == "False"
+
+    # Nothing the user sent, and not the key, in any attribute of any span (events included).
+    secrets = {"text": text, "question": question, "key": response.cache.key, "marker": marker[:8]}
+    for span in spans:
+        for attribute, value in span.attributes().items():
+            for what, secret in secrets.items():
+                assert secret not in value, f"{span.name} {attribute} holds the {what}"
+
+    # The request log line names the trace.
+    trace_hex = gateway_span.span.trace_id.hex()
+    lines = [line for line in server.log().splitlines() if "operation=qa" in line]
+    assert lines and re.search(rf"trace_id={trace_hex}\b", lines[-1]), lines
