@@ -14,7 +14,7 @@ from aitext.config import Settings
 from aitext.longdoc.engine import LongDocuments
 from aitext.processing.results import OperationResult
 from aitext.security.tenants import Tenant
-from aitext.tracing import tracer
+from aitext.tracing import span
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import ValidRequest
 
@@ -66,7 +66,7 @@ class Pipeline:
     def key_for(self, request: ValidRequest) -> str:
         started = time.perf_counter()
         attributes: dict[str, str | int] = {"aitext.operation": request.spec.name, "aitext.text_len": len(request.text)}
-        with tracer.start_as_current_span("cache.key", attributes=attributes):  # never the key itself
+        with span("cache.key", attributes):  # never the key itself
             key = self._make_key(
                 request.text,
                 request.spec.name,

@@ -1,7 +1,7 @@
 """OpenTelemetry tracing: off unless the standard OTEL_* variables ask for an OTLP exporter.
 
 `configure()` runs once per worker, after the fork (a batch processor's thread does not survive
-one). The spans the code opens through `tracer` cost a no-op span each while tracing is off.
+one). The spans the code opens through `span()` cost next to nothing while tracing is off.
 
 Span attributes never carry the request's text, its question or a cache key (a key identifies
 content): only operations, sizes, tiers, hits and outcomes. pydantic-ai's own model spans are
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import grpc
@@ -28,6 +28,18 @@ DEFAULT_SERVICE_NAME = "aitext"
 UNTRACED_PREFIXES = ("/grpc.health.v1.Health/",)
 
 _provider: Any = None  # the SDK's TracerProvider once configure() has installed one
+
+
+# What span() gives while tracing is off: reusable, and a tenth of the cost of a no-op span (~1 µs
+# against ~11), which a cached answer's path would pay twice per request.
+_NO_SPAN: AbstractContextManager[trace.Span] = nullcontext(trace.INVALID_SPAN)
+
+
+def span(name: str, attributes: Mapping[str, str | int | bool] | None = None) -> AbstractContextManager[trace.Span]:
+    """A child span of the current one, made current for the block; nothing while tracing is off."""
+    if _provider is None:
+        return _NO_SPAN
+    return tracer.start_as_current_span(name, attributes=attributes)
 
 
 def requested() -> bool:
@@ -170,5 +182,7 @@ def _set_status(span: trace.Span, context: grpc.aio.ServicerContext) -> None:
 
 def trace_id() -> str | None:
     """The current span's trace id in hex, for the request log line; None outside a recorded span."""
+    if _provider is None:
+        return None
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None

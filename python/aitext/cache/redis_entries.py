@@ -8,7 +8,7 @@ from collections.abc import Callable
 from aitext.cache import envelope
 from aitext.cache.metrics import CacheMetrics
 from aitext.cache.redis_tier import RedisTier, Unavailable
-from aitext.tracing import tracer
+from aitext.tracing import span
 from aitext.v1 import aitext_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,9 @@ class RedisEntries:
 
     async def get(self, key: str, *, tenant: str, check: Check) -> envelope.Envelope | None:
         """The stored answer; None when there is none, it fails a check, or Redis is down."""
-        with tracer.start_as_current_span("cache.redis.get") as span:  # never the key
+        with span("cache.redis.get") as current:  # never the key
             stored = await self._get(key, tenant, check)
-            span.set_attribute("aitext.cache.hit", stored is not None)
+            current.set_attribute("aitext.cache.hit", stored is not None)
             return stored
 
     async def _get(self, key: str, tenant: str, check: Check) -> envelope.Envelope | None:
@@ -60,7 +60,7 @@ class RedisEntries:
         if not self._redis.available:
             return
         data, _ = envelope.encode(stored, key=key, mac=self._mac, compress_min_bytes=self._compress_min)
-        with tracer.start_as_current_span("cache.redis.set", attributes={"aitext.stored_bytes": len(data)}):
+        with span("cache.redis.set", {"aitext.stored_bytes": len(data)}):
             try:
                 await self._redis.set(key, data, stored.ttl_seconds)
             except Unavailable:

@@ -16,7 +16,7 @@ from typing import Protocol
 from aitext.cache.response_cache import ResponseCache
 from aitext.operations import BY_NAME
 from aitext.processing.results import OperationResult
-from aitext.tracing import tracer
+from aitext.tracing import span
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1.aitext_pb2 import ProcessResponse
 
@@ -100,7 +100,7 @@ class CachedCalls:
     async def answer(self, text: str) -> OperationResult:
         """A call whose result is the request's answer (qa over its best chunks): not cached on its own."""
         self.figures.reduce_calls += 1
-        with tracer.start_as_current_span("longdoc.answer", attributes={"aitext.text_len": len(text)}):
+        with span("longdoc.answer", {"aitext.text_len": len(text)}):
             return await self._processor.run(self.operation, text, {}, self.question, timeout=self.remaining())
 
     async def _cached(self, key: str, text: str, options: dict[str, int], stage: str) -> tuple[OperationResult, bool]:
@@ -119,7 +119,7 @@ class CachedCalls:
             return response
 
         attributes: dict[str, str | int] = {"aitext.operation": self.operation, "aitext.text_len": len(text)}
-        with tracer.start_as_current_span(f"longdoc.{stage}", attributes=attributes) as span:
+        with span(f"longdoc.{stage}", attributes) as current:
             outcome = await self._cache.get_or_compute(
                 key,
                 operation=self.operation,
@@ -130,5 +130,5 @@ class CachedCalls:
                 options=options,
                 count_lookups=False,
             )
-            span.set_attribute("aitext.cache.hit", outcome.hit)
+            current.set_attribute("aitext.cache.hit", outcome.hit)
         return spec.result_type.read(outcome.response), outcome.hit
