@@ -149,8 +149,10 @@ def _traced_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMeth
                     try:
                         async for message in inner(request, context):
                             yield message
-                    finally:
-                        _set_status(span, context)
+                    except BaseException:
+                        _set_status(span, context, failed=True)
+                        raise
+                    _set_status(span, context, failed=False)
 
             return make(generator, handler.request_deserializer, handler.response_serializer)
         if inspect.iscoroutinefunction(behaviour):
@@ -158,9 +160,12 @@ def _traced_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMeth
             async def call(request: Any, context: grpc.aio.ServicerContext, inner: Any = behaviour) -> Any:
                 with _in_span(start(context)) as span:
                     try:
-                        return await inner(request, context)
-                    finally:
-                        _set_status(span, context)
+                        response = await inner(request, context)
+                    except BaseException:
+                        _set_status(span, context, failed=True)
+                        raise
+                    _set_status(span, context, failed=False)
+                    return response
 
             return make(call, handler.request_deserializer, handler.response_serializer)
     return handler  # a synchronous behaviour: none is served here
@@ -171,10 +176,11 @@ def _in_span(span: trace.Span) -> AbstractContextManager[trace.Span]:
     return trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False)
 
 
-def _set_status(span: trace.Span, context: grpc.aio.ServicerContext) -> None:
+def _set_status(span: trace.Span, context: grpc.aio.ServicerContext, *, failed: bool) -> None:
+    # An abort has set the code; a behaviour that returned without one answered OK.
     code = context.code()
-    if code is None:
-        return
+    if not isinstance(code, grpc.StatusCode):
+        code = grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     if code != grpc.StatusCode.OK:
         span.set_status(Status(StatusCode.ERROR, code.name))
