@@ -26,7 +26,8 @@ type config struct {
 	AllowedOrigins  []string
 	HealthInterval  time.Duration
 	ConnsPerBackend int
-	MaxMessageBytes int // 0: 64 MiB
+	MaxMessageBytes int  // 0: 64 MiB
+	Tracing         bool // a span per request, its traceparent sent on to the backend (tracing.go)
 }
 
 // gateway serves gRPC, gRPC-Web, Connect and REST/JSON (from the google.api.http
@@ -45,12 +46,16 @@ func newGateway(cfg config) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	var transport http.RoundTripper = p
+	if cfg.Tracing {
+		transport = propagating{p}
+	}
 	reverseProxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetXForwarded()
 			r.Out.URL.Scheme = "http" // the host is chosen per attempt by the pool
 		},
-		Transport:     p,
+		Transport:     transport,
 		FlushInterval: -1, // stream every message as it arrives
 		ErrorHandler:  writeProxyError,
 	}
@@ -86,9 +91,9 @@ func newGateway(cfg config) (*gateway, error) {
 	withCORS := corsHandler(cfg.AllowedOrigins)
 	// Inside CORS, so that a browser can read the refusal of a query parameter.
 	mux.Handle("POST "+restBatchPath,
-		withCORS(refuseQueryParameters(restJSONByDefault(restBatchHandler(p, int64(cfg.MaxMessageBytes))))))
+		withCORS(refuseQueryParameters(restJSONByDefault(restBatchHandler(transport, int64(cfg.MaxMessageBytes))))))
 	mux.Handle("POST "+restStreamPath,
-		withCORS(refuseQueryParameters(restJSONByDefault(restProcessStreamHandler(p, int64(cfg.MaxMessageBytes))))))
+		withCORS(refuseQueryParameters(restJSONByDefault(restProcessStreamHandler(transport, int64(cfg.MaxMessageBytes))))))
 	mux.Handle("/", withCORS(refuseQueryParameters(restJSONByDefault(transcoder))))
 
 	// /debug tells anyone who can reach it the backends' addresses and load. The
@@ -99,8 +104,12 @@ func newGateway(cfg config) (*gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(p.status())
 	})
+	handler := cleanHeaders(mux)
+	if cfg.Tracing {
+		handler = traced(handler)
+	}
 	p.start()
-	return &gateway{pool: p, handler: cleanHeaders(mux), debug: debug}, nil
+	return &gateway{pool: p, handler: handler, debug: debug}, nil
 }
 
 func (g *gateway) close() { g.pool.close() }

@@ -15,9 +15,12 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/aitext/aitext/clients/go/aitextv1"
 )
 
 // What clients send is checked here, so that a malformed request is answered at
@@ -54,22 +57,50 @@ func cleanHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// refuseQueryParameters answers a REST request that has query parameters with 400
-// naming them. No REST route of TextService binds any (POST routes take every
-// field from the body, and the GET routes' requests have no fields; a test checks
-// this against the proto), and vanguard would answer an unknown one with HTTP 500.
+// queryParameters maps each REST path of TextService to the query parameters its
+// request binds: the fields its body does not carry, by proto and by JSON name, as
+// the proto's google.api.http rules say (today only GET /v1/cache/stats binds one).
+var queryParameters = restQueryParameters()
+
+func restQueryParameters() map[string][]string {
+	bound := map[string][]string{}
+	methods := aitextv1.File_aitext_v1_aitext_proto.Services().ByName("TextService").Methods()
+	for i := range methods.Len() {
+		method := methods.Get(i)
+		rule, _ := proto.GetExtension(method.Options(), annotations.E_Http).(*annotations.HttpRule)
+		if rule == nil || rule.GetBody() == "*" {
+			continue
+		}
+		path := rule.GetGet() + rule.GetPost() // a rule has one verb
+		fields := method.Input().Fields()
+		for j := range fields.Len() {
+			if field := fields.Get(j); string(field.Name()) != rule.GetBody() {
+				bound[path] = append(bound[path], string(field.Name()), field.JSONName())
+			}
+		}
+	}
+	return bound
+}
+
+// refuseQueryParameters answers a REST request whose query has a parameter its route
+// does not bind with 400 naming them: vanguard would answer an unknown one with HTTP 500.
 func refuseQueryParameters(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery == "" || !strings.HasPrefix(r.URL.Path, "/v1/") {
 			next.ServeHTTP(w, r)
 			return
 		}
+		allowed := queryParameters[r.URL.Path]
 		var names []string
 		for name := range strings.SplitSeq(r.URL.RawQuery, "&") {
 			name, _, _ = strings.Cut(name, "=")
-			if name != "" && !slices.Contains(names, name) {
+			if name != "" && !slices.Contains(names, name) && !slices.Contains(allowed, name) {
 				names = append(names, name)
 			}
+		}
+		if len(names) == 0 {
+			next.ServeHTTP(w, r)
+			return
 		}
 		violations := &errdetails.BadRequest{}
 		for _, name := range names {
@@ -77,7 +108,7 @@ func refuseQueryParameters(next http.Handler) http.Handler {
 				&errdetails.BadRequest_FieldViolation{Field: name, Description: "unknown query parameter"})
 		}
 		err := connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("unknown query parameter(s) %s: REST requests carry every field in the JSON body", strings.Join(names, ", ")))
+			fmt.Errorf("unknown query parameter(s) %s: %s takes its fields from the JSON body", strings.Join(names, ", "), r.URL.Path))
 		if detail, derr := connect.NewErrorDetail(violations); derr == nil {
 			err.AddDetail(detail)
 		}

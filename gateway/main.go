@@ -49,6 +49,19 @@ func run(args []string) error {
 		HealthInterval:  *interval,
 		ConnsPerBackend: *conns,
 		MaxMessageBytes: *maxMessage,
+		Tracing:         tracingRequested(),
+	}
+	if cfg.Tracing {
+		shutdown, err := startTracing(context.Background())
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// What is still batched goes out before the process ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = shutdown(ctx)
+		}()
 	}
 	gw, err := newGateway(cfg)
 	if err != nil {

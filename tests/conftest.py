@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.fake_provider",
     "tests.fixtures.ui",
     "tests.fixtures.gateway",
+    "tests.fixtures.otlp",
     # Last: fails the run if any process the tests started outlives the session.
     "tests.fixtures.leftovers",
 ]

@@ -14,6 +14,7 @@ from aitext.config import Settings
 from aitext.longdoc.engine import LongDocuments
 from aitext.processing.results import OperationResult
 from aitext.security.tenants import Tenant
+from aitext.tracing import span
 from aitext.v1 import aitext_pb2 as pb
 from aitext.validation import ValidRequest
 
@@ -64,15 +65,17 @@ class Pipeline:
 
     def key_for(self, request: ValidRequest) -> str:
         started = time.perf_counter()
-        key = self._make_key(
-            request.text,
-            request.spec.name,
-            request.options,
-            request.question,
-            self._processor.model_name,
-            self._processor.prompt_version,
-            self.namespace_for(request.tenant),
-        )
+        attributes: dict[str, str | int] = {"aitext.operation": request.spec.name, "aitext.text_len": len(request.text)}
+        with span("cache.key", attributes):  # never the key itself
+            key = self._make_key(
+                request.text,
+                request.spec.name,
+                request.options,
+                request.question,
+                self._processor.model_name,
+                self._processor.prompt_version,
+                self.namespace_for(request.tenant),
+            )
         self._cache.observe_key_latency(len(request.text), self.key_backend, time.perf_counter() - started)
         return key
 

@@ -27,7 +27,7 @@ import prometheus_client
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from aitext import offload
+from aitext import offload, tracing
 from aitext.admission import AdmissionInterceptor
 from aitext.cache import ResponseCache, build_cache
 from aitext.config import Settings
@@ -130,7 +130,10 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     # key would hold every slot. The admission interceptor counts calls from their request instead,
     # after the access interceptor has checked the key (aitext.admission).
     admission = AdmissionInterceptor(settings)
-    server = grpc.aio.server(options=options, interceptors=(access, admission))
+    interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (access, admission)
+    if tracing.active():
+        interceptors = (tracing.TracingInterceptor(), *interceptors)
+    server = grpc.aio.server(options=options, interceptors=interceptors)
     offload.configure(settings.offload_processes, settings.offload_min_chars)
 
     health = HealthServicer()
@@ -183,6 +186,7 @@ def _start_metrics(settings: Settings, worker_index: int) -> None:
 async def _serve_one(
     settings: Settings, worker_index: int, ready_file: Path | None, ready: ProcessEvent | None = None
 ) -> None:
+    tracing.configure()  # in the worker: the exporter's thread does not survive a fork
     running = await create_server(settings)
     _start_metrics(settings, worker_index)
     # The ~100k objects of the imports and start-up live as long as the process: moved out of the
@@ -204,6 +208,7 @@ async def _serve_one(
     warming.cancel()
     log.info("aitext worker %d draining for up to %.1fs", os.getpid(), settings.grace_seconds)
     await running.stop(settings.grace_seconds)
+    tracing.shutdown()
 
 
 def _worker_main(settings_data: dict[str, Any], worker_index: int, ready: ProcessEvent, supervisor_pid: int) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from aitext import tracing
 from aitext.cache.response_cache import ResponseCache
 from aitext.config import Settings
 from aitext.errors import RequestError, invalid_argument, unavailable
@@ -46,6 +47,8 @@ def as_request_error(exc: Exception) -> RequestError:
 
 
 REQUEST_LINE = "request_id=%s operation=%s text_len=%d outcome=%s latency_ms=%.2f"
+# While a span is recorded (README, "Tracing"): the line names its trace.
+TRACED_REQUEST_LINE = f"{REQUEST_LINE} trace_id=%s"
 
 
 def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int, outcome: str, started: float) -> None:
@@ -56,16 +59,19 @@ def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int
         if name == "x-request-id":
             request_id = safe_request_id(value)  # a forged id could write fake log lines
     spec = BY_ENUM.get(operation)
-    args = (
+    args: tuple[object, ...] = (
         request_id or f"{_request_ids.getrandbits(64):016x}",
         spec.name if spec is not None else "-",
         text_len,
         outcome,
         (time.perf_counter() - started) * 1000,
     )
+    line = REQUEST_LINE
+    if (trace_id := tracing.trace_id()) is not None:
+        line, args = TRACED_REQUEST_LINE, (*args, trace_id)
     # What request_log.info() does, minus its walk up the stack for the caller's file and line,
     # which no handler here prints: a quarter of the line's cost, paid on every request.
-    request_log.handle(request_log.makeRecord(request_log.name, logging.INFO, __file__, 0, REQUEST_LINE, args, None))
+    request_log.handle(request_log.makeRecord(request_log.name, logging.INFO, __file__, 0, line, args, None))
 
 
 class TextService(pb_grpc.TextServiceServicer):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aitext.cache import envelope
 from aitext.cache.metrics import CacheMetrics
 from aitext.cache.redis_tier import RedisTier, Unavailable
+from aitext.tracing import span
 from aitext.v1 import aitext_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,12 @@ class RedisEntries:
 
     async def get(self, key: str, *, tenant: str, check: Check) -> envelope.Envelope | None:
         """The stored answer; None when there is none, it fails a check, or Redis is down."""
+        with span("cache.redis.get") as current:  # never the key
+            stored = await self._get(key, tenant, check)
+            current.set_attribute("aitext.cache.hit", stored is not None)
+            return stored
+
+    async def _get(self, key: str, tenant: str, check: Check) -> envelope.Envelope | None:
         try:
             data = await self._redis.get(key)
         except Unavailable:
@@ -53,9 +60,10 @@ class RedisEntries:
         if not self._redis.available:
             return
         data, _ = envelope.encode(stored, key=key, mac=self._mac, compress_min_bytes=self._compress_min)
-        try:
-            await self._redis.set(key, data, stored.ttl_seconds)
-        except Unavailable:
-            return
+        with span("cache.redis.set", {"aitext.stored_bytes": len(data)}):
+            try:
+                await self._redis.set(key, data, stored.ttl_seconds)
+            except Unavailable:
+                return
         self._metrics.payload_bytes.inc(len(stored.payload))
         self._metrics.stored_bytes.inc(len(data))

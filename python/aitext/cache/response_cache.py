@@ -22,6 +22,7 @@ from aitext.cache.singleflight import SingleFlight
 from aitext.cache.text_tiers import TextTiers
 from aitext.config import Settings
 from aitext.operations import BY_NAME, OPERATIONS
+from aitext.tracing import span
 from aitext.v1 import aitext_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,11 @@ class ResponseCache:
             # L1 entries are checked on the way in (computed here, or read from Redis through every
             # check below), and live in this process only: a hit needs no MAC. The hit path does
             # only what a hit needs; the rest of the request is assembled after a miss.
-            now = time.time()
-            entry = self.memory.get(key, now)
-            fresh = entry is not None and (max_age is None or now - entry.created_at <= max_age)
+            with span("cache.memory", {"aitext.operation": operation}) as current:
+                now = time.time()
+                entry = self.memory.get(key, now)
+                fresh = entry is not None and (max_age is None or now - entry.created_at <= max_age)
+                current.set_attribute("aitext.cache.hit", fresh)
             if count_lookups:
                 self.metrics.count_lookup(tenant, "memory", operation, fresh)
             if entry is not None and fresh:

@@ -16,6 +16,7 @@ from typing import Protocol
 from aitext.cache.response_cache import ResponseCache
 from aitext.operations import BY_NAME
 from aitext.processing.results import OperationResult
+from aitext.tracing import span
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1.aitext_pb2 import ProcessResponse
 
@@ -99,7 +100,8 @@ class CachedCalls:
     async def answer(self, text: str) -> OperationResult:
         """A call whose result is the request's answer (qa over its best chunks): not cached on its own."""
         self.figures.reduce_calls += 1
-        return await self._processor.run(self.operation, text, {}, self.question, timeout=self.remaining())
+        with span("longdoc.answer", {"aitext.text_len": len(text)}):
+            return await self._processor.run(self.operation, text, {}, self.question, timeout=self.remaining())
 
     async def _cached(self, key: str, text: str, options: dict[str, int], stage: str) -> tuple[OperationResult, bool]:
         spec = BY_NAME[self.operation]
@@ -116,15 +118,18 @@ class CachedCalls:
             result.fill(response)
             return response
 
-        outcome = await self._cache.get_or_compute(
-            key,
-            operation=self.operation,
-            text_len=len(text),
-            control=self._control,
-            compute=compute,
-            tenant=self._tenant,
-            options=options,
-            count_lookups=False,
-            deadline=self._deadline,
-        )
+        attributes: dict[str, str | int] = {"aitext.operation": self.operation, "aitext.text_len": len(text)}
+        with span(f"longdoc.{stage}", attributes) as current:
+            outcome = await self._cache.get_or_compute(
+                key,
+                operation=self.operation,
+                text_len=len(text),
+                control=self._control,
+                compute=compute,
+                tenant=self._tenant,
+                options=options,
+                count_lookups=False,
+                deadline=self._deadline,
+            )
+            current.set_attribute("aitext.cache.hit", outcome.hit)
         return spec.result_type.read(outcome.response), outcome.hit
