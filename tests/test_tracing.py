@@ -115,9 +115,12 @@ def test_a_grpcweb_miss_through_the_gateway_is_one_trace_without_user_text(
     assert server_span.span.kind == server_span.span.SPAN_KIND_SERVER
     assert server_span.span.parent_span_id == gateway_span.span.span_id
     assert server_span.attributes()["rpc.grpc.status_code"] == "0"
-    for name in ("cache.key", "cache.memory", "cache.redis.get", "cache.redis.set"):
+    for name in ("cache.key", "cache.memory", "cache.redis.set"):
         [child] = [s for s in trace if s.name == name]
         assert SERVER_SPAN in ancestors(child, index), name
+    # Redis is read on the miss, and once more under the fleet lease before computing.
+    reads = [s for s in trace if s.name == "cache.redis.get"]
+    assert reads and all(SERVER_SPAN in ancestors(s, index) for s in reads)
     # pydantic-ai's model span (`chat <model>`), under the server's span.
     models = [s for s in trace if s.name.startswith("chat ")]
     assert models and all(SERVER_SPAN in ancestors(s, index) for s in models)
@@ -150,7 +153,12 @@ def test_each_call_of_a_long_text_has_its_span_under_the_rpc(
 
     def complete(spans: list[ReceivedSpan]) -> bool:
         names = [s.name for s in spans]
-        return names.count("longdoc.map") == chunks.total and "longdoc.reduce" in names and SERVER_STREAM in names
+        # The gateway exports its span when the stream ends, after the server's may have arrived.
+        return (
+            names.count("longdoc.map") == chunks.total
+            and "longdoc.reduce" in names
+            and set(names) >= SERVER_SPAN_STREAM_ANCESTRY
+        )
 
     spans = otlp_receiver.wait_for(complete)
     [server_span] = [s for s in spans if s.name == SERVER_STREAM]
