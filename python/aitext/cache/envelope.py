@@ -24,6 +24,7 @@ the metrics; callers treat that as a miss.
 from __future__ import annotations
 
 import hmac
+import logging
 import struct
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ from blake3 import blake3
 from google.protobuf.message import DecodeError
 
 from aitext.v1 import aitext_pb2 as pb
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"ATXC"
 FORMAT_VERSION = 2
@@ -81,6 +84,17 @@ class EntryMac:
         hasher.update(body)
         tag: bytes = hasher.digest()
         return tag
+
+    def warn_if_unkeyed(self, *, stored_in_redis: bool) -> None:
+        if self.keyed:
+            return
+        log.warning(
+            "AITEXT_CACHE_SECRET is not set: %s",
+            "Redis entries carry an unkeyed MAC, so anyone who can write to this Redis can plant answers "
+            "that the service will serve; set the same secret on every worker and replica"
+            if stored_in_redis
+            else "no Redis is configured, so nothing is stored outside this process yet; set it before adding Redis",
+        )
 
 
 @dataclass(frozen=True, slots=True)

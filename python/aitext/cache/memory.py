@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from aitext.cache.keys import KEY_VERSION
 
 # What an entry costs beyond the characters of its key and the bytes of its answer, so the budget
 # bounds the process's memory and a flood of tiny answers is still bounded: the str and bytes
@@ -24,12 +26,13 @@ class MemoryEntry:
 
 
 class MemoryLRU:
-    def __init__(self, max_bytes: int, max_item_bytes: int) -> None:
+    def __init__(self, max_bytes: int, max_item_bytes: int, on_evict: Callable[[], None] | None = None) -> None:
         self.max_bytes = max_bytes
         self.max_item_bytes = min(max_item_bytes, max_bytes)
         self._entries: OrderedDict[str, MemoryEntry] = OrderedDict()
         self._bytes = 0
         self.evictions = 0
+        self._on_evict = on_evict  # told of each entry evicted for room (a metric counts them)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -69,6 +72,8 @@ class MemoryLRU:
             _, evicted = self._entries.popitem(last=False)
             self._bytes -= evicted.size
             self.evictions += 1
+            if self._on_evict is not None:
+                self._on_evict()
         self._entries[key] = MemoryEntry(payload, operation, created_at, expires_at, size)
         self._bytes += size
         return True
@@ -88,6 +93,12 @@ class MemoryLRU:
         for key in doomed:
             self._remove(key)
         return len(doomed)
+
+    def delete_partition(self, namespace: str | None, operation: str | None = None) -> int:
+        """One operation's entries (or all) in one partition (a namespace), or in every partition (None)."""
+        if namespace is None:
+            return self.clear() if operation is None else self.delete_operation(operation)
+        return self.delete_prefix(f"{namespace}:{KEY_VERSION}:{operation}:" if operation else f"{namespace}:")
 
     def clear(self) -> int:
         count = len(self._entries)
