@@ -28,7 +28,7 @@ from typing import Any
 import blake3 as blake3_py
 
 from aitext import _native, chunking
-from aitext.bench.machine import describe
+from aitext.bench.report import describe, human_size
 
 SIZES = [100_000, 1_000_000, 10_000_000]
 SCHEMES = ["python", "rust", "raw_blake3"]
@@ -166,13 +166,6 @@ def targets(sizes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         name: {"value": value, "target": f">= {TARGETS[name]}", "met": value >= TARGETS[name]}
         for name, value in checks.items()
     }
-
-
-def human_size(size: int) -> str:
-    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
-        if size >= scale:
-            return f"{size // scale} {unit}"
-    return f"{size} B"
 
 
 def print_report(report: dict[str, Any]) -> None:

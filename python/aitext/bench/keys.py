@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aitext import _native
-from aitext.bench.machine import describe
 from aitext.bench.original_schemes import original_key, proposed_key
+from aitext.bench.report import describe, human_size
 from aitext.cache import keys as reference
 
 SIZES = [100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000]
@@ -260,13 +260,6 @@ def targets(sizes: list[dict[str, Any]], concurrency: dict[str, Any]) -> dict[st
         name: {"value": value, "target": f"{op} {target}", "met": value >= target if op == ">=" else value <= target}
         for name, (value, op, target) in checks.items()
     }
-
-
-def human_size(size: int) -> str:
-    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
-        if size >= scale:
-            return f"{size // scale} {unit}"
-    return f"{size} B"
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""What the key and chunking benchmarks ran on: their reports quote it beside the numbers."""
+"""What the key and chunking reports share: the machine they ran on, and how they name a size."""
 
 from __future__ import annotations
 
@@ -32,3 +32,10 @@ def describe() -> dict[str, Any]:
         "aitext_native": _native.__version__,
         "load_average": os.getloadavg(),
     }
+
+
+def human_size(size: int) -> str:
+    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
+        if size >= scale:
+            return f"{size // scale} {unit}"
+    return f"{size} B"
