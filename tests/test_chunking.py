@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aitext import _native, chunking
 from aitext.cache import keys
+
+from tests.gil import other_thread_ran_during
 
 pytestmark = pytest.mark.unit
 
@@ -111,48 +110,13 @@ def test_chunker_follows_the_key_backend() -> None:
         keys.configure()
 
 
-def _other_thread_ran_during(call: Callable[[], object], attempts: int) -> bool:
-    """Whether a Python thread ran while `call` was inside the extension (as in test_keys.py).
-
-    With a switch interval of an hour the interpreter never takes the GIL from the main
-    thread; the other thread runs only when the main thread gives the GIL up.
-    """
-    ticks = 0
-    started = threading.Event()
-    stop = False
-
-    def spin() -> None:
-        nonlocal ticks
-        started.set()
-        while not stop:
-            ticks += 1
-            time.sleep(0)
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(3600)
-    worker = threading.Thread(target=spin)
-    worker.start()
-    try:
-        started.wait()
-        for _ in range(attempts):
-            before = ticks
-            call()
-            if ticks != before:
-                return True
-        return False
-    finally:
-        stop = True
-        sys.setswitchinterval(interval)
-        worker.join()
-
-
 def test_rust_releases_the_gil_while_chunking_a_large_text() -> None:
     text = "A sentence of prose. " * 200_000  # 4 MB
-    assert _other_thread_ran_during(lambda: _native.chunk_text(text), 50)
+    assert other_thread_ran_during(lambda: _native.chunk_text(text), 50)
 
 
 def test_rust_keeps_the_gil_for_a_small_text() -> None:
     # The control for the test above: without a release the other thread never runs.
     text = "A sentence. " * 100
     assert len(text) < _native.CHUNK_DETACH_MIN_BYTES
-    assert not _other_thread_ran_during(lambda: _native.chunk_text(text), 2000)
+    assert not other_thread_ran_during(lambda: _native.chunk_text(text), 2000)

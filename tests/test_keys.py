@@ -5,8 +5,6 @@ from __future__ import annotations
 import enum
 import logging
 import sys
-import threading
-import time
 import tracemalloc
 import types
 from collections.abc import Callable, Iterator
@@ -15,6 +13,8 @@ from typing import Any
 import pytest
 from aitext import _native
 from aitext.cache import keys
+
+from tests.gil import other_thread_ran_during
 
 pytestmark = pytest.mark.unit
 
@@ -232,55 +232,19 @@ def test_rust_encodes_a_non_ascii_text_once_and_reuses_it() -> None:
     assert second_peak < 64 * 1024
 
 
-def _other_thread_ran_during(call: Callable[[], object], attempts: int) -> bool:
-    """Whether a Python thread ran while `call` was inside the extension.
-
-    With a switch interval of an hour the interpreter never takes the GIL from the main
-    thread; the other thread can only run when the main thread gives the GIL up: while it
-    waits, or while the extension has released it.
-    """
-    ticks = 0
-    started = threading.Event()
-    stop = False
-
-    def spin() -> None:
-        nonlocal ticks
-        started.set()
-        while not stop:
-            ticks += 1
-            time.sleep(0)  # hands the GIL back as soon as the main thread wants it
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(3600)
-    worker = threading.Thread(target=spin)
-    worker.start()
-    try:
-        started.wait()
-        for _ in range(attempts):
-            before = ticks
-            call()
-            if ticks != before:
-                return True
-        return False
-    finally:
-        stop = True
-        sys.setswitchinterval(interval)
-        worker.join()
-
-
 def test_rust_releases_the_gil_while_hashing_a_large_text() -> None:
     text = "x" * (4 * 1024 * 1024)
-    assert _other_thread_ran_during(lambda: _native.make_key(text, "sentiment", {}, None, "m", "1"), 200)
+    assert other_thread_ran_during(lambda: _native.make_key(text, "sentiment", {}, None, "m", "1"), 200)
 
 
 def test_rust_releases_the_gil_while_hashing_a_large_batch() -> None:
     batch: list[tuple[Any, ...]] = [("y" * 100_000, "sentiment", {}, None, "m", "1")] * 40
-    assert _other_thread_ran_during(lambda: _native.make_keys(batch), 200)
+    assert other_thread_ran_during(lambda: _native.make_keys(batch), 200)
 
 
 def test_rust_keeps_the_gil_for_a_small_text() -> None:
     # The control for the two tests above: without a release the other thread never runs.
-    assert not _other_thread_ran_during(lambda: _native.make_key("small", "sentiment", {}, None, "m", "1"), 2000)
+    assert not other_thread_ran_during(lambda: _native.make_key("small", "sentiment", {}, None, "m", "1"), 2000)
 
 
 def test_thresholds_are_exposed_and_ordered() -> None:
