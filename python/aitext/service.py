@@ -74,6 +74,20 @@ def log_request(context: grpc.aio.ServicerContext, operation: int, text_len: int
     request_log.handle(request_log.makeRecord(request_log.name, logging.INFO, __file__, 0, line, args, None))
 
 
+async def fail(context: grpc.aio.ServicerContext, request: pb.ProcessRequest, exc: Exception, started: float) -> None:
+    """Logs a Process or ProcessStream call's failure and ends the call with its status."""
+    error = as_request_error(exc)
+    log_request(context, request.operation, len(request.text), f"error:{error.code.name}", started)
+    await error.abort(context)
+
+
+def log_answer(
+    context: grpc.aio.ServicerContext, request: pb.ProcessRequest, response: pb.ProcessResponse, started: float
+) -> None:
+    cache = response.cache
+    log_request(context, request.operation, len(request.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
+
+
 class TextService(pb_grpc.TextServiceServicer):
     def __init__(
         self,
@@ -96,11 +110,8 @@ class TextService(pb_grpc.TextServiceServicer):
             valid = validate_process(request, self._settings, tenant=current_caller().tenant)
             response = await self._pipeline.process(valid, timeout=context.time_remaining())
         except Exception as exc:
-            error = as_request_error(exc)
-            log_request(context, request.operation, len(request.text), f"error:{error.code.name}", started)
-            await error.abort(context)
-        cache = response.cache
-        log_request(context, request.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
+            await fail(context, request, exc, started)
+        log_answer(context, request, response, started)
         return response
 
     async def ProcessStream(
@@ -114,9 +125,7 @@ class TextService(pb_grpc.TextServiceServicer):
         try:
             valid = validate_process(inner, self._settings, prefix="request.", tenant=current_caller().tenant)
         except Exception as exc:
-            error = as_request_error(exc)
-            log_request(context, inner.operation, len(inner.text), f"error:{error.code.name}", started)
-            await error.abort(context)
+            await fail(context, inner, exc, started)
         events: asyncio.Queue[pb.ProcessProgress | None] = asyncio.Queue()
         work = asyncio.ensure_future(
             self._pipeline.process(valid, timeout=context.time_remaining(), progress=events.put_nowait)
@@ -127,13 +136,10 @@ class TextService(pb_grpc.TextServiceServicer):
                 yield pb.ProcessStreamResponse(progress=event)
             response = await work
         except Exception as exc:
-            error = as_request_error(exc)
-            log_request(context, inner.operation, len(inner.text), f"error:{error.code.name}", started)
-            await error.abort(context)
+            await fail(context, inner, exc, started)
         finally:
             work.cancel()
-        cache = response.cache
-        log_request(context, inner.operation, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
+        log_answer(context, inner, response, started)
         yield pb.ProcessStreamResponse(response=response)
 
     async def ProcessBatch(
