@@ -108,12 +108,16 @@ def _die() -> None:
 
 
 def _children() -> set[int]:
-    """This process's pool processes (multiprocessing's resource tracker is not one)."""
-    return {
-        child.pid
-        for child in psutil.Process().children()
-        if "spawn_main" in " ".join(child.cmdline()) and "resource_tracker" not in " ".join(child.cmdline())
-    }
+    """This process's live pool processes (multiprocessing's resource tracker is not one)."""
+    pids = set()
+    for child in psutil.Process().children():
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:  # it exited between the listing and the read: not a live one
+            continue
+        if "spawn_main" in command and "resource_tracker" not in command:
+            pids.add(child.pid)
+    return pids
 
 
 async def test_the_pool_computes_replaces_a_dead_process_and_stops_with_its_owner():
@@ -131,5 +135,10 @@ async def test_the_pool_computes_replaces_a_dead_process_and_stops_with_its_owne
     finally:
         await offload.shutdown()
         offload.configure(processes=0, min_size=0)
-    pool = [psutil.Process(pid) for pid in _children() - before]
+    pool = []
+    for pid in _children() - before:
+        try:
+            pool.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass  # already gone, as it should be
     assert psutil.wait_procs(pool, timeout=5)[1] == []
