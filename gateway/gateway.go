@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"strconv"
 	"strings"
@@ -104,6 +105,10 @@ func newGateway(cfg config) (*gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(p.status())
 	})
+	// Go's profiler, for finding what the gateway spends its CPU on (docs/benchmarks.md).
+	debug.HandleFunc("GET /debug/pprof/", pprof.Index)
+	debug.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	debug.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	handler := cleanHeaders(mux)
 	if cfg.Tracing {
 		handler = traced(handler)

@@ -267,16 +267,27 @@ func TestHeaderValuesAreTheSameOverHTTP1AndHTTP2(t *testing.T) {
 func TestDebugIsServedOnlyOnItsOwnAddress(t *testing.T) {
 	b := startBackend(t, "a")
 	url, debug := startGateway(t, config{Backends: addrs(b), ConnsPerBackend: 4})
-	resp, err := http.Get(url + "/debug/backends")
-	if err != nil {
-		t.Fatal(err)
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("/debug/backends on the public address: %d", resp.StatusCode)
+	for _, path := range []string{"/debug/backends", "/debug/pprof/", "/debug/pprof/heap"} {
+		if got := status(url + path); got != http.StatusNotFound {
+			t.Errorf("%s on the public address: %d", path, got)
+		}
 	}
 	if row := backendStatuses(t, debug)[b.addr]; row.Address != b.addr || row.Connections != 4 {
 		t.Errorf("/debug/backends on the debug address: %+v", row)
+	}
+	// The profiler, for docs/benchmarks.md's recipe: its index and a named profile.
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1"} {
+		if got := status(debug + path); got != http.StatusOK {
+			t.Errorf("%s on the debug address: %d", path, got)
+		}
 	}
 }
 
