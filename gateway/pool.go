@@ -284,10 +284,13 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 // send makes one attempt of req on lane l of backend b: a buffered body is sent
 // whole each time, a streamed one through its tracker.
 func (p *pool) send(req *http.Request, body *trackingBody, b *backend, l *lane) (*http.Response, error) {
-	out := req.Clone(req.Context())
-	out.URL.Scheme = "http"
-	out.URL.Host = b.addr
-	out.Host = b.addr
+	// A shallow copy: a RoundTripper must not change the caller's request, and only
+	// the URL and the host differ (ReverseProxy has already copied the headers).
+	out := new(http.Request)
+	*out = *req
+	target := *req.URL
+	target.Scheme, target.Host = "http", b.addr
+	out.URL, out.Host = &target, b.addr
 	switch {
 	case req.GetBody != nil:
 		fresh, err := req.GetBody()
