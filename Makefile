@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # `make check` is the fast loop: the lint gates and the unit tier, nothing installed once .venv exists.
-.PHONY: run test check lint install system-deps proto proto-check native bench bench-longdoc bench-load bench-memory clean
+.PHONY: run test check lint install system-deps proto proto-check native bench bench-longdoc bench-load bench-gateway bench-memory clean
 
 run: install
 	scripts/run-local.sh
@@ -58,6 +58,11 @@ bench-longdoc: install
 # `$(PY) bench/load/run.py --quick` is a one-minute smoke run that leaves the docs alone.
 bench-load: install
 	$(PY) bench/load/run.py
+
+# The gateway's cost with h2load (nghttp2-client): direct, a bare proxy, and the gateway
+# over gRPC, gRPC-Web and REST, with CPU per request (about 4 min); prints a table.
+bench-gateway: install
+	$(PY) bench/load/gateway_cost.py
 
 # A worker's RSS while 100,000 distinct answers fill a 64 MiB L1 (about 10 min).
 bench-memory: install

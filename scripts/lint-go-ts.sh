@@ -15,7 +15,7 @@ if [[ ! -x $staticcheck ]] || ! "$staticcheck" -version | grep -qF "(${STATICCHE
 fi
 
 status=0
-for module in gateway deploy/validate clients/go; do
+for module in gateway deploy/validate clients/go bench/load/bareproxy; do
     echo "--- $module: gofmt, go vet, staticcheck"
     unformatted=$(cd "$module" && gofmt -l .)
     if [[ -n $unformatted ]]; then

@@ -1,0 +1,3 @@
+module github.com/aitext/aitext/bench/load/bareproxy
+
+go 1.26.0
