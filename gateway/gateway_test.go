@@ -141,17 +141,25 @@ func startBackend(t *testing.T, name string) *testBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveBackend(t, ln, name)
+	return serveBackend(t, ln, name, "")
 }
 
-func serveBackend(t *testing.T, ln net.Listener, name string) *testBackend {
+// serveBackend serves a backend on ln. A non-empty worker is sent in each health
+// check's answer as the aitext server does ("host/index/count", spread.go).
+func serveBackend(t *testing.T, ln net.Listener, name, worker string) *testBackend {
 	t.Helper()
 	b := &testBackend{
 		addr:   ln.Addr().String(),
 		health: health.NewServer(),
 		text:   &textServer{name: name, gate: make(chan struct{})},
 	}
-	b.server = grpc.NewServer(grpc.InTapHandle(func(ctx context.Context, info *tap.Info) (context.Context, error) {
+	nameWorker := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if worker != "" && info.FullMethod == "/grpc.health.v1.Health/Check" {
+			_ = grpc.SetHeader(ctx, metadata.Pairs(workerHeader, worker))
+		}
+		return handler(ctx, req)
+	}
+	b.server = grpc.NewServer(grpc.UnaryInterceptor(nameWorker), grpc.InTapHandle(func(ctx context.Context, info *tap.Info) (context.Context, error) {
 		if strings.HasPrefix(info.FullMethodName, "/aitext.v1.TextService/") {
 			b.calls.Add(1)
 		}

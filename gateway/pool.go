@@ -30,16 +30,33 @@ type backend struct {
 	next     atomic.Uint64
 	requests atomic.Uint64
 	failures atomic.Uint64
+	moves    moveState // lanes moved to even their spread over the workers (spread.go)
 }
 
-// lane is one HTTP/2 transport to a backend and the health of the worker its
-// connection reached.
+// lane is one HTTP/2 transport to a backend, the health of the worker its
+// connection reached, and which worker that is when the server says (spread.go).
 type lane struct {
-	transport *http.Transport
-	health    *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
-	healthy   atomic.Bool
+	conn    atomic.Pointer[laneConn]
+	healthy atomic.Bool
 	// failedChecks counts the checks in a row that found the worker not serving.
 	failedChecks atomic.Int32
+	worker       atomic.Pointer[worker] // nil: not known (yet, or the server does not say)
+}
+
+// laneConn is a lane's transport and the health client that checks over it. A lane
+// that moves to another worker swaps in a new one (spread.go).
+type laneConn struct {
+	transport *http.Transport
+	health    *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
+}
+
+func newLaneConn(addr string) *laneConn {
+	transport := newH2CTransport()
+	return &laneConn{
+		transport: transport,
+		health: connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](
+			&http.Client{Transport: transport}, "http://"+addr+"/grpc.health.v1.Health/Check", connect.WithGRPC()),
+	}
 }
 
 // checksToMarkDown is how many failed checks in a row take a lane out of rotation. One
@@ -117,12 +134,8 @@ func newPool(addrs []string, connsPerBackend int, interval time.Duration) (*pool
 		}
 		b := &backend{addr: addr}
 		for range max(connsPerBackend, 1) {
-			transport := newH2CTransport()
-			l := &lane{
-				transport: transport,
-				health: connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](
-					&http.Client{Transport: transport}, "http://"+addr+"/grpc.health.v1.Health/Check", connect.WithGRPC()),
-			}
+			l := &lane{}
+			l.conn.Store(newLaneConn(addr))
 			l.healthy.Store(true) // until the first check says otherwise
 			b.lanes = append(b.lanes, l)
 		}
@@ -157,6 +170,7 @@ func (p *pool) start() {
 				defer ticker.Stop()
 				for {
 					p.check(ctx, b, l)
+					p.spread(ctx, b, l)
 					select {
 					case <-ctx.Done():
 						return
@@ -176,7 +190,7 @@ func (p *pool) check(ctx context.Context, b *backend, l *lane) {
 	defer cancel()
 	reason := p.ask(ctx, l)
 	if reason != "" && ctx.Err() == nil {
-		l.transport.CloseIdleConnections()
+		l.conn.Load().transport.CloseIdleConnections()
 		reason = p.ask(ctx, l)
 	}
 	if errors.Is(context.Cause(ctx), context.Canceled) {
@@ -190,15 +204,17 @@ func (p *pool) check(ctx context.Context, b *backend, l *lane) {
 	b.setLane(l, reason == "", reason)
 }
 
-// ask returns why the lane's worker is not serving, or "" when it is.
+// ask returns why the lane's worker is not serving, or "" when it is; it records
+// which worker answered when the server says.
 func (p *pool) ask(ctx context.Context, l *lane) string {
-	resp, err := l.health.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{}))
+	resp, err := l.conn.Load().health.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{}))
 	switch {
 	case err != nil:
 		return err.Error()
 	case resp.Msg.GetStatus() != healthpb.HealthCheckResponse_SERVING:
 		return resp.Msg.GetStatus().String()
 	default:
+		l.worker.Store(parseWorker(resp.Header().Get(workerHeader)))
 		return ""
 	}
 }
@@ -210,7 +226,7 @@ func (p *pool) close() {
 	p.done.Wait()
 	for _, b := range p.backends {
 		for _, l := range b.lanes {
-			l.transport.CloseIdleConnections()
+			l.conn.Load().transport.CloseIdleConnections()
 		}
 	}
 }
@@ -302,7 +318,7 @@ func (p *pool) send(req *http.Request, body *trackingBody, b *backend, l *lane) 
 		out.Body = body
 	}
 	b.requests.Add(1)
-	return l.transport.RoundTrip(out)
+	return l.conn.Load().transport.RoundTrip(out)
 }
 
 func isDialError(err error) bool {
@@ -342,13 +358,18 @@ type backendStatus struct {
 	Failures           uint64 `json:"failures"`
 	Connections        int    `json:"connections"`
 	HealthyConnections int    `json:"healthy_connections"`
+	// ConnectionsPerWorker counts the connections on each worker that said who it is
+	// (spread.go), such as {"host/0": 2, "host/1": 2}.
+	ConnectionsPerWorker map[string]int `json:"connections_per_worker,omitempty"`
 }
 
 func (p *pool) status() []backendStatus {
 	rows := make([]backendStatus, 0, len(p.backends))
 	for _, b := range p.backends {
 		healthy := b.healthyLanes()
-		rows = append(rows, backendStatus{b.addr, healthy > 0, b.requests.Load(), b.failures.Load(), len(b.lanes), healthy})
+		rows = append(rows, backendStatus{
+			b.addr, healthy > 0, b.requests.Load(), b.failures.Load(), len(b.lanes), healthy, b.lanesPerWorker(),
+		})
 	}
 	return rows
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,7 +19,8 @@ import (
 )
 
 // startWorkers serves n backends on one port with SO_REUSEPORT, as `aitext serve
-// --workers n` does; the kernel spreads new connections over them.
+// --workers n` does; the kernel spreads new connections over them, and each names
+// itself in its health checks' answers ("test/<index>/<n>") as the server does.
 func startWorkers(t *testing.T, names ...string) []*testBackend {
 	t.Helper()
 	config := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
@@ -29,30 +32,73 @@ func startWorkers(t *testing.T, names ...string) []*testBackend {
 	}}
 	addr := "127.0.0.1:0"
 	var workers []*testBackend
-	for _, name := range names {
+	for i, name := range names {
 		ln, err := config.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		addr = ln.Addr().String()
-		workers = append(workers, serveBackend(t, ln, name))
+		workers = append(workers, serveBackend(t, ln, name, fmt.Sprintf("test/%d/%d", i, len(names))))
 	}
 	return workers
 }
 
-// workersAnswering calls until every named worker has answered, or fails.
+// workersAnswering calls until every named worker has answered, or fails. The
+// gateway moves its connections until every worker has some (spread.go).
 func workersAnswering(t *testing.T, client aitextv1.TextServiceClient, names ...string) {
 	t.Helper()
 	seen := map[string]int{}
-	for range 200 {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		for name := range models(t, client, 1) {
 			seen[name]++
 		}
 		if len(seen) == len(names) {
 			return
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	t.Skipf("the kernel put every connection on one worker: %v", seen)
+	t.Fatalf("not every worker answered in 10 s: %v", seen)
+}
+
+// The kernel hashes each connection onto a worker; the gateway moves connections
+// until the spread is even, so no worker is left without calls.
+func TestConnectionsSpreadEvenlyOverTheWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		workers, conns int
+		want           []int // connections per worker, sorted
+	}{
+		{workers: 2, conns: 4, want: []int{2, 2}},
+		{workers: 4, conns: 4, want: []int{1, 1, 1, 1}},
+		{workers: 3, conns: 4, want: []int{1, 1, 2}},
+	} {
+		t.Run(fmt.Sprintf("%d workers %d connections", tc.workers, tc.conns), func(t *testing.T) {
+			var names []string
+			for i := range tc.workers {
+				names = append(names, fmt.Sprintf("w%d", i))
+			}
+			workers := startWorkers(t, names...)
+			url, debug := startGateway(t, config{Backends: []string{workers[0].addr}, ConnsPerBackend: tc.conns,
+				HealthInterval: 20 * time.Millisecond})
+			var got []int
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				got = got[:0]
+				for _, n := range backendStatuses(t, debug)[workers[0].addr].ConnectionsPerWorker {
+					got = append(got, n)
+				}
+				slices.Sort(got)
+				if slices.Equal(got, tc.want) {
+					break
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("connections per worker: %v, want %v", got, tc.want)
+			}
+			// Round-robin over the connections: as many calls as connections reach every worker.
+			if seen := models(t, grpcClient(t, url), tc.conns); len(seen) != tc.workers {
+				t.Errorf("%d calls reached %v, not all %d workers", tc.conns, seen, tc.workers)
+			}
+		})
+	}
 }
 
 func TestOneWorkerDyingCostsOnlyItsCallsInFlight(t *testing.T) {

@@ -1,6 +1,6 @@
 """The Go gateway in front of real `aitext serve` processes: one result over gRPC, gRPC-Web and
-REST, the same UNAUTHENTICATED mapping on each without an API key, and traffic that survives a
-backend being killed and comes back to it when it returns.
+REST, the same UNAUTHENTICATED mapping on each without an API key, traffic that survives a
+backend being killed and comes back to it when it returns, and connections spread over the workers.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import time
 
 import grpc
 import httpx
+import psutil
 import pytest
 from aitext.config import Settings
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
 from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -170,3 +172,38 @@ def test_killed_backend_is_skipped_and_gets_traffic_again_when_it_returns(server
         end = gateway.backends()
     assert end[a.address]["requests"] - back[a.address]["requests"] == 10
     assert end[b.address]["requests"] - back[b.address]["requests"] == 10
+
+
+def test_connections_are_spread_evenly_over_the_workers_of_a_port(server_process_factory, gateway_factory):
+    """Each worker names itself in its health checks' answers; the gateway moves its connections
+    until the kernel has put as many on each worker as on the others (gateway/spread.go)."""
+    server = server_process_factory(workers=2)
+    names = set()
+    for _ in range(50):  # a new channel each time, so that the kernel hashes each onto a worker
+        with grpc.insecure_channel(server.address) as channel:
+            _, call = health_pb2_grpc.HealthStub(channel).Check.with_call(health_pb2.HealthCheckRequest(), timeout=5)
+        names.add(dict(call.initial_metadata())["aitext-worker"])
+        if len(names) == 2:
+            break
+    runs = {name.split("/")[0] for name in names}
+    assert len(runs) == 1 and {name.split("/", 1)[1] for name in names} == {"0/2", "1/2"}, names
+
+    gateway = gateway_factory([server.address], "--conns-per-backend", "4", "--health-interval", "100ms")
+    gateway.wait_until(
+        lambda backends: sorted(backends[server.address].get("connections_per_worker", {}).values()) == [2, 2]
+    )
+
+    # The kernel agrees: each worker (a child listening on the port) holds two of the four connections
+    # (once the connections the gateway moved away from, and this test's health calls, have closed).
+    def held() -> list[int]:
+        counts = []
+        for child in psutil.Process(server.process.pid).children():
+            on_port = [c for c in child.net_connections("tcp") if c.laddr.port == server.port]
+            if any(c.status == psutil.CONN_LISTEN for c in on_port):
+                counts.append(sum(c.status == psutil.CONN_ESTABLISHED for c in on_port))
+        return sorted(counts)
+
+    deadline = time.monotonic() + 10
+    while held() != [2, 2] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert held() == [2, 2], (held(), gateway.backends())

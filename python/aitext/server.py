@@ -8,6 +8,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -106,8 +107,26 @@ def _method_handlers(servicer: TextService) -> dict[str, grpc.RpcMethodHandler]:
     return handlers
 
 
-async def create_server(settings: Settings, address: str | None = None) -> RunningServer:
-    """Builds and starts a server; binds `address` (default host:port from settings; port 0 picks one)."""
+class WorkerHealthServicer(HealthServicer):  # type: ignore[misc]  # grpc_health is untyped
+    """grpc.health.v1 that names this worker in each Check answer's `aitext-worker` header:
+    "<serve run>/<index>/<workers>". The gateway moves its connections until they are spread evenly
+    over the workers that share the port (gateway/spread.go)."""
+
+    def __init__(self, worker: str) -> None:
+        super().__init__()
+        self._worker = ((WORKER_HEADER, worker),)
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.send_initial_metadata(self._worker)
+        return await super().Check(request, context)
+
+
+WORKER_HEADER = "aitext-worker"
+
+
+async def create_server(settings: Settings, address: str | None = None, worker: str | None = None) -> RunningServer:
+    """Builds and starts a server; binds `address` (default host:port from settings; port 0 picks one).
+    `worker` ("<serve run>/<index>/<workers>") is sent in health checks' answers (WorkerHealthServicer)."""
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -136,7 +155,7 @@ async def create_server(settings: Settings, address: str | None = None) -> Runni
     server = grpc.aio.server(options=options, interceptors=interceptors)
     offload.configure(settings.offload_processes, settings.offload_min_chars)
 
-    health = HealthServicer()
+    health = HealthServicer() if worker is None else WorkerHealthServicer(worker)
     for name in ("", SERVICE_NAME, CACHE_HEALTH_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     loop = asyncio.get_running_loop()
@@ -184,10 +203,11 @@ def _start_metrics(settings: Settings, worker_index: int) -> None:
 
 
 async def _serve_one(
-    settings: Settings, worker_index: int, ready_file: Path | None, ready: ProcessEvent | None = None
+    settings: Settings, worker: WorkerName, ready_file: Path | None, ready: ProcessEvent | None = None
 ) -> None:
     tracing.configure()  # in the worker: the exporter's thread does not survive a fork
-    running = await create_server(settings)
+    worker_index = worker.index
+    running = await create_server(settings, worker=str(worker))
     _start_metrics(settings, worker_index)
     # The ~100k objects of the imports and start-up live as long as the process: moved out of the
     # collector's reach, a full collection walks only what requests allocate instead of pausing
@@ -211,19 +231,32 @@ async def _serve_one(
     tracing.shutdown()
 
 
-def _worker_main(settings_data: dict[str, Any], worker_index: int, ready: ProcessEvent, supervisor_pid: int) -> None:
+@dataclass(frozen=True)
+class WorkerName:
+    """Which worker of which `aitext serve` run this is: `run` is random per run, so workers of
+    different hosts or runs behind one address never share a name."""
+
+    run: str
+    index: int
+    workers: int
+
+    def __str__(self) -> str:
+        return f"{self.run}/{self.index}/{self.workers}"
+
+
+def _worker_main(settings_data: dict[str, Any], worker: WorkerName, ready: ProcessEvent, supervisor_pid: int) -> None:
     # SIGTERM when the supervisor dies, however it dies: the worker drains and exits rather than
     # serve on beside a restarted supervisor's workers. (The kernel sends it when the supervisor's
     # thread that started this process exits: the main thread, which starts every worker.)
     end_with_parent(supervisor_pid, signal.SIGTERM)
     configure_logging()
-    asyncio.run(_serve_one(Settings(**settings_data), worker_index, None, ready))
+    asyncio.run(_serve_one(Settings(**settings_data), worker, None, ready))
 
 
 def serve(settings: Settings, ready_file: Path | None = None) -> None:
     """Runs until SIGTERM/SIGINT: in this process for one worker, else as a supervisor of N."""
     if settings.workers == 1:
-        asyncio.run(_serve_one(settings, 0, ready_file))
+        asyncio.run(_serve_one(settings, WorkerName(secrets.token_hex(6), 0, 1), ready_file))
     else:
         _supervise(settings, ready_file)
 
@@ -250,11 +283,14 @@ def _supervise(settings: Settings, ready_file: Path | None) -> None:
         atexit.register(shutil.rmtree, run_dir, True)  # also when start-up fails
     context = multiprocessing.get_context("spawn")
     data = settings.model_dump()
+    run = secrets.token_hex(6)
 
     def start(index: int) -> tuple[BaseProcess, ProcessEvent]:
         ready = context.Event()
         process = context.Process(
-            target=_worker_main, args=(data, index, ready, os.getpid()), name=f"aitext-worker-{index}"
+            target=_worker_main,
+            args=(data, WorkerName(run, index, settings.workers), ready, os.getpid()),
+            name=f"aitext-worker-{index}",
         )
         process.start()
         return process, ready
