@@ -33,6 +33,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib import request as urllib_request
 
 import psutil
 
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aitext.bench.cache import article
 from aitext.v1 import aitext_pb2 as pb
-from run import API_KEY, HERE, ROOT, Processes, connections_per_process, free_port, machine, start_aitext, wait_port
+from run import API_KEY, HERE, ROOT, Processes, free_port, machine, start_aitext, wait_port
 
 # The production shape, logging as in production.
 ENV = {"AITEXT_LOG_LEVEL": "WARNING", "AITEXT_CACHE_BACKEND": "memory"}
@@ -151,8 +152,19 @@ def main() -> None:
             server_port = start_aitext(procs, tmp, "server", args.workers, ENV)
             server = psutil.Process(procs.started[-1].pid)
             backend = f"127.0.0.1:{server_port}"
+            debug_port = free_port()
             gateway = start_proxy(
-                procs, "gateway", [str(gateway_binary), "--backends", backend, *args.gateway_arg], proxy_env
+                procs,
+                "gateway",
+                [
+                    str(gateway_binary),
+                    "--backends",
+                    backend,
+                    "--debug-listen",
+                    f"127.0.0.1:{debug_port}",
+                    *args.gateway_arg,
+                ],
+                proxy_env,
             )
             bare = start_proxy(procs, "bareproxy", [str(bare_binary), "--backend", backend], proxy_env)
             where = {"server": (server_port, None), "gateway": gateway, "bareproxy": bare}
@@ -180,7 +192,9 @@ def main() -> None:
                         f"workers {per_request[0]:.3f} ms, proxy {per_request[1]:.3f} ms",
                         flush=True,
                     )
-            spread = connections_per_process(server_port)
+            with urllib_request.urlopen(f"http://127.0.0.1:{debug_port}/debug/backends") as response:
+                [row] = json.load(response)
+            spread = sorted(row.get("connections_per_worker", {}).values(), reverse=True)
         finally:
             procs.stop_all()
 
@@ -190,8 +204,8 @@ def main() -> None:
     print(f"{machine('h2load')}; {h2load_version}")
     print(
         f"`aitext serve --workers {args.workers}`, h2load -n {args.requests} -c {args.connections} -m 1, "
-        f"{args.rounds} round(s), medians; proxy environment: {proxy_env or 'none'}; the proxies' connections "
-        f"per worker at the end: {'+'.join(map(str, spread))}"
+        f"{args.rounds} round(s), medians; proxy environment: {proxy_env or 'none'}; the gateway's connections "
+        f"per worker at the end: {'+'.join(map(str, spread)) or 'not known'}"
     )
     print()
     print("| path | req/s | of direct | CPU per request: workers | proxy | req/s per round |")
