@@ -22,21 +22,23 @@ import (
 // answers (dead, or the count is wrong) costs a few dials, not a churn.
 
 // workerHeader is the health check answer's header that names the worker:
-// "<host>/<index>/<count>", such as "web-1/0/2" (the server's aitext.server).
+// "<run>/<index>/<count>", such as "3f9c2a71b0de/0/2": run is random per `aitext
+// serve`, so workers of different hosts behind one address never share a name
+// (python/aitext/server.py, WorkerHealthServicer).
 const workerHeader = "Aitext-Worker"
 
-// worker is one server process: its host (several hosts can stand behind one
-// address), its index among the workers sharing the port, and how many there are.
+// worker is one server process: its `aitext serve` run (several hosts can stand
+// behind one address), its index among the run's workers, and how many there are.
 type worker struct {
-	host         string
+	run          string
 	index, count int
 }
 
-func (w worker) String() string { return fmt.Sprintf("%s/%d", w.host, w.index) }
+func (w worker) String() string { return fmt.Sprintf("%s/%d", w.run, w.index) }
 
 // parseWorker reads the header; nil when it is missing or malformed.
 func parseWorker(value string) *worker {
-	host, rest, ok := strings.Cut(value, "/")
+	run, rest, ok := strings.Cut(value, "/")
 	if !ok {
 		return nil
 	}
@@ -46,10 +48,10 @@ func parseWorker(value string) *worker {
 	}
 	index, err1 := strconv.Atoi(indexText)
 	count, err2 := strconv.Atoi(countText)
-	if err1 != nil || err2 != nil || host == "" || count < 1 || index < 0 || index >= count {
+	if err1 != nil || err2 != nil || run == "" || count < 1 || index < 0 || index >= count {
 		return nil
 	}
-	return &worker{host: host, index: index, count: count}
+	return &worker{run: run, index: index, count: count}
 }
 
 // moveState paces a backend's lane moves.
@@ -118,25 +120,25 @@ func (b *backend) isEven(counts map[string]int, fewest int) bool {
 }
 
 // spreadNow counts the lanes on each known worker, and the fewest any worker has:
-// 0 when a host declares more workers than the lanes have reached.
+// 0 when a run declares more workers than the lanes have reached.
 func (b *backend) spreadNow() (map[string]int, int) {
 	counts := map[string]int{}
-	declared := map[string]int{} // host -> how many workers share its port
-	reached := map[string]int{}  // host -> how many of them a lane reached
+	declared := map[string]int{} // run -> how many workers it has
+	reached := map[string]int{}  // run -> how many of them a lane reached
 	for _, l := range b.lanes {
 		w := l.worker.Load()
 		if w == nil {
 			continue
 		}
 		if counts[w.String()] == 0 {
-			reached[w.host]++
+			reached[w.run]++
 		}
 		counts[w.String()]++
-		declared[w.host] = w.count
+		declared[w.run] = w.count
 	}
 	fewest := -1
-	for host, count := range declared {
-		if reached[host] < count {
+	for run, count := range declared {
+		if reached[run] < count {
 			fewest = 0
 		}
 	}

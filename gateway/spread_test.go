@@ -7,11 +7,11 @@ import (
 
 func TestParseWorker(t *testing.T) {
 	for value, want := range map[string]*worker{
-		"web-1/0/2":  {host: "web-1", index: 0, count: 2},
-		"h/3/4":      {host: "h", index: 3, count: 4},
+		"web-1/0/2":  {run: "web-1", index: 0, count: 2},
+		"h/3/4":      {run: "h", index: 3, count: 4},
 		"":           nil,
 		"h/0":        nil,
-		"/0/2":       nil, // no host
+		"/0/2":       nil, // no run
 		"h/2/2":      nil, // index out of range
 		"h/-1/2":     nil,
 		"h/0/0":      nil,
@@ -49,7 +49,7 @@ func TestAMoveIsDueOnlyFromAWorkerWithTwoLanesMoreThanTheLeastServed(t *testing.
 		{[]string{"h/0/3", "h/0/3", "h/1/3", "h/1/3"}, []bool{true, true, true, true}}, // worker 2 has none
 		{[]string{"h/0/4", "h/1/4", "h/2/4", "h/3/4"}, []bool{false, false, false, false}},
 		{[]string{"", "", "", ""}, []bool{false, false, false, false}}, // a server that does not say
-		// Two hosts behind one address, one worker each: 3+1 is uneven.
+		// Two runs (hosts) behind one address, one worker each: 3+1 is uneven.
 		{[]string{"a/0/1", "a/0/1", "a/0/1", "b/0/1"}, []bool{true, true, true, false}},
 	} {
 		for i, want := range tc.move {
