@@ -13,6 +13,7 @@ results that succeeded before a failure are not paid for again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -220,6 +221,16 @@ async def test_a_provider_failing_on_one_chunk_is_retried(fake_provider: FakePro
     assert response.summary
 
 
+async def provider_quiet(provider: FakeProvider, seconds: float = 0.5) -> None:
+    """Returns once the provider has received no request for `seconds`."""
+    seen = provider.attempts
+    while True:
+        await asyncio.sleep(seconds)
+        if provider.attempts == seen:
+            return
+        seen = provider.attempts
+
+
 async def test_exhausted_retries_fail_unavailable_and_the_next_call_reuses_the_chunks_that_succeeded(
     fake_provider: FakeProvider, start_server: Any
 ) -> None:
@@ -233,6 +244,9 @@ async def test_exhausted_retries_fail_unavailable_and_the_next_call_reuses_the_c
         stub = pb_grpc.TextServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await stub.Process(request(text, pb.OPERATION_SUMMARIZE))
+        # Requests the failed call sent before it was cancelled may still be on their way to the
+        # provider: counted after `before`, they would look like the next call's.
+        await provider_quiet(fake_provider)
         succeeded = sum(1 for body in fake_provider.requests if marked not in document_of(body))
         fake_provider.rule = None
         before = fake_provider.attempts
