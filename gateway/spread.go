@@ -66,9 +66,10 @@ const maxMovePause = time.Minute
 
 // spread moves lane l to a new connection when its worker has more than its share
 // of the backend's lanes. The new connection takes no call before a check has
-// passed over it: it may have reached a worker that is draining.
+// passed over it: it may have reached a worker that is draining. A backend's last
+// healthy lane never moves, so that a move never leaves it without one.
 func (p *pool) spread(ctx context.Context, b *backend, l *lane) {
-	if !l.healthy.Load() || !b.shouldMove(l, p.interval) {
+	if !l.healthy.Load() || b.healthyLanes() < 2 || !b.shouldMove(l, p.interval) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.interval)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -28,9 +29,10 @@ func TestParseWorker(t *testing.T) {
 // lanesOn builds a backend whose lanes reached the given workers ("" for a lane
 // whose server did not say).
 func lanesOn(workers ...string) *backend {
-	b := &backend{addr: "x:1"}
+	b := &backend{addr: "127.0.0.1:1"} // nothing listens: a check over a new connection fails at once
 	for _, w := range workers {
 		l := &lane{}
+		l.conn.Store(newLaneConn(b.addr))
 		l.worker.Store(parseWorker(w))
 		l.healthy.Store(true)
 		b.lanes = append(b.lanes, l)
@@ -88,5 +90,23 @@ func TestMovesArePacedAndBackOffWhileTheSpreadStaysUneven(t *testing.T) {
 	b.lanes[1].worker.Store(parseWorker("h/1/2"))
 	if b.shouldMove(b.lanes[2], interval) || b.moves.pending != 0 {
 		t.Errorf("an even spread: move due, or %d moves still counted", b.moves.pending)
+	}
+}
+
+func TestTheLastHealthyLaneNeverMoves(t *testing.T) {
+	b := lanesOn("h/0/2", "h/0/2") // worker 1 has no lane: a move is due
+	p := &pool{backends: []*backend{b}, interval: time.Second}
+	b.lanes[1].healthy.Store(false)
+	before := b.lanes[0].conn.Load()
+	p.spread(context.Background(), b, b.lanes[0])
+	if b.lanes[0].conn.Load() != before || !b.lanes[0].healthy.Load() {
+		t.Fatal("the backend's only healthy lane moved")
+	}
+	// With the other lane healthy, it moves; its check over the new connection fails
+	// (nothing listens), so it takes no calls.
+	b.lanes[1].healthy.Store(true)
+	p.spread(context.Background(), b, b.lanes[0])
+	if b.lanes[0].conn.Load() == before || b.lanes[0].healthy.Load() {
+		t.Error("the lane did not move, or took calls before a check passed over its new connection")
 	}
 }
