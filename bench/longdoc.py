@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import os
 import statistics
 import sys
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from aitext.bench.report import add_output_arguments, print_as_asked  # noqa: E402
 from aitext.cache.response_cache import ResponseCache  # noqa: E402
 from aitext.pipeline import Pipeline  # noqa: E402
 from aitext.processing import prompts  # noqa: E402
@@ -160,19 +160,12 @@ def print_markdown(report: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench/longdoc.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    parser.add_argument("--quick", action="store_true", help="one round (a smoke run)")
+    add_output_arguments(parser, quick="one round (a smoke run)")
     parser.add_argument("--size", type=int, default=1_000_000, help="document size in bytes (default 1 MB)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds the provider takes per call")
     parser.add_argument("--concurrency", type=int, default=4, help="AITEXT_MAP_CONCURRENCY")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     report = run(args.size, args.latency, args.concurrency, 1 if args.quick else args.rounds)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    elif args.markdown:
-        print_markdown(report)
-    else:
-        print_report(report)
+    print_as_asked(report, args, text=print_report, markdown=print_markdown)
     return 0

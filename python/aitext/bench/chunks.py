@@ -18,7 +18,6 @@ chunkers' outputs are compared before timing.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import blake3 as blake3_py
 
 from aitext import _native, chunking
-from aitext.bench.report import describe, human_size
+from aitext.bench.report import add_output_arguments, describe, human_size, print_as_asked
 
 SIZES = [100_000, 1_000_000, 10_000_000]
 SCHEMES = ["python", "rust", "raw_blake3"]
@@ -216,9 +215,7 @@ def print_markdown(report: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="aitext bench chunks", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
+    add_output_arguments(parser, quick="fewer, shorter rounds (a smoke run)")
     parser.add_argument(
         "--sizes",
         type=lambda v: [int(x) for x in v.split(",")],
@@ -230,12 +227,7 @@ def main(argv: list[str]) -> int:
     rounds, budget = (2, 0.01) if args.quick else (9, 0.05)
     sizes = bench_sizes(rounds, budget, args.sizes)
     report = {"machine": machine(), "rounds": rounds, "sizes": sizes, "targets": targets(sizes)}
-    if args.json:
-        print(json.dumps(report, indent=2))
-    elif args.markdown:
-        print_markdown(report)
-    else:
-        print_report(report)
+    print_as_asked(report, args, text=print_report, markdown=print_markdown)
     return 0
 
 

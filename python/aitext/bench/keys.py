@@ -15,7 +15,6 @@ the per-round ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 from aitext import _native
 from aitext.bench.original_schemes import original_key, proposed_key
-from aitext.bench.report import describe, human_size
+from aitext.bench.report import add_output_arguments, describe, human_size, print_as_asked
 from aitext.cache import keys as reference
 
 SIZES = [100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000]
@@ -329,9 +328,7 @@ def print_markdown(report: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="aitext bench keys", description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run)")
+    add_output_arguments(parser, quick="fewer, shorter rounds (a smoke run)")
     parser.add_argument(
         "--sizes",
         type=lambda v: [int(x) for x in v.split(",")],
@@ -351,12 +348,7 @@ def main(argv: list[str]) -> int:
         "batch": batch,
         "targets": targets(sizes, concurrency),
     }
-    if args.json:
-        print(json.dumps(report, indent=2))
-    elif args.markdown:
-        print_markdown(report)
-    else:
-        print_report(report)
+    print_as_asked(report, args, text=print_report, markdown=print_markdown)
     return 0
 
 

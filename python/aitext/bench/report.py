@@ -1,10 +1,14 @@
-"""What the key and chunking reports share: the machine they ran on, and how they name a size."""
+"""What the benchmark reports share: the machine they ran on, how they name a size, and how they
+are asked for (text, JSON or docs/benchmarks.md's Markdown)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import blake3 as blake3_py
@@ -39,3 +43,25 @@ def human_size(size: int) -> str:
         if size >= scale:
             return f"{size // scale} {unit}"
     return f"{size} B"
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, quick: str) -> None:
+    """--json, --markdown, and --quick (whose help says what a smoke run cuts)."""
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print docs/benchmarks.md's table(s) as Markdown")
+    parser.add_argument("--quick", action="store_true", help=quick)
+
+
+def print_as_asked(
+    report: dict[str, Any],
+    args: argparse.Namespace,
+    text: Callable[[dict[str, Any]], None],
+    markdown: Callable[[dict[str, Any]], None],
+) -> None:
+    """Prints the report as JSON, as Markdown, or as the text report, as the arguments ask."""
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif args.markdown:
+        markdown(report)
+    else:
+        text(report)
