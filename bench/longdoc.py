@@ -169,3 +169,7 @@ def main(argv: list[str]) -> int:
     report = run(args.size, args.latency, args.concurrency, 1 if args.quick else args.rounds)
     print_as_asked(report, args, text=print_report, markdown=print_markdown)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,3 +36,16 @@ def test_bench_longdoc_markdown_has_a_row_per_step(capsys: pytest.CaptureFixture
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| step | model calls |")
     assert len(lines) == 2 + 5
+
+
+def test_make_bench_longdoc_runs_the_script() -> None:
+    """`make bench-longdoc` runs the file as a script: it must print its report, not exit silently."""
+    script = Path(longdoc.__file__)
+    done = subprocess.run(
+        [sys.executable, str(script), "--markdown", "--quick", "--size", "100000", "--latency", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.startswith("| step | model calls |"), done.stdout + done.stderr
