@@ -47,14 +47,15 @@ from run import API_KEY, HERE, ROOT, Processes, free_port, machine, start_aitext
 ENV = {"AITEXT_LOG_LEVEL": "WARNING", "AITEXT_CACHE_BACKEND": "memory"}
 
 
-def requests_bodies(tmp: Path) -> dict[str, Path]:
+def request_bodies(tmp: Path) -> dict[str, Path]:
+    """The request file of each kind of call: gRPC and gRPC-Web send the same framed message."""
     text = article(1024)[:1024]
     message = pb.ProcessRequest(text=text, operation=pb.OPERATION_SENTIMENT).SerializeToString()
     framed = tmp / "request.grpc"
     framed.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
     rest = tmp / "request.json"
     rest.write_text(json.dumps({"text": text, "operation": "OPERATION_SENTIMENT"}))
-    return {"grpc": framed, "rest": rest}
+    return {"grpc": framed, "grpc-web": framed, "rest": rest}
 
 
 # path name -> (where: "server" | "gateway" | "bareproxy", URL path, request kind)
@@ -148,7 +149,7 @@ def main() -> None:
                 subprocess.run(["go", "build", "-o", str(gateway_binary), "."], cwd=ROOT / "gateway", check=True)
             bare_binary = tmp / "bareproxy"
             subprocess.run(["go", "build", "-o", str(bare_binary), "."], cwd=HERE / "bareproxy", check=True)
-            bodies = requests_bodies(tmp)
+            bodies = request_bodies(tmp)
             server_port = start_aitext(procs, tmp, "server", args.workers, ENV)
             server = psutil.Process(procs.started[-1].pid)
             backend = f"127.0.0.1:{server_port}"
@@ -171,14 +172,14 @@ def main() -> None:
             urls = {}
             for name, (place, path, kind) in PATHS.items():
                 urls[name] = f"http://127.0.0.1:{where[place][0]}{path}"
-                body = bodies["rest" if kind == "rest" else "grpc"]
+                body = bodies[kind]
                 if kind != "rest":
                     grpc_ok(urls[name], body, HEADERS[kind])
                 h2load(urls[name], body, HEADERS[kind], 500, args.connections)  # warm: the cache, the connections
             samples: dict[str, list[Sample]] = {name: [] for name in PATHS}
             for round_ in range(args.rounds):
                 for name, (place, _, kind) in PATHS.items():
-                    body = bodies["rest" if kind == "rest" else "grpc"]
+                    body = bodies[kind]
                     proxy = [where[place][1]] if where[place][1] else []
                     # The supervisor, its workers and anything they started.
                     workers = [server.pid, *(p.pid for p in server.children(recursive=True))]
