@@ -95,7 +95,7 @@ func (b *backend) shouldMove(l *lane, interval time.Duration) bool {
 	b.moves.mu.Lock()
 	defer b.moves.mu.Unlock()
 	if counts[mine.String()] < fewest+2 {
-		if b.isEven(counts, fewest) {
+		if isEven(counts, fewest) {
 			b.moves.pending = 0
 		}
 		return false
@@ -111,7 +111,7 @@ func (b *backend) shouldMove(l *lane, interval time.Duration) bool {
 }
 
 // isEven says whether no worker has two lanes more than the least served one.
-func (b *backend) isEven(counts map[string]int, fewest int) bool {
+func isEven(counts map[string]int, fewest int) bool {
 	for _, n := range counts {
 		if n >= fewest+2 {
 			return false

@@ -107,6 +107,9 @@ def _method_handlers(servicer: TextService) -> dict[str, grpc.RpcMethodHandler]:
     return handlers
 
 
+WORKER_HEADER = "aitext-worker"
+
+
 class WorkerHealthServicer(HealthServicer):  # type: ignore[misc]  # grpc_health is untyped
     """grpc.health.v1 that names this worker in each Check answer's `aitext-worker` header:
     "<serve run>/<index>/<workers>". The gateway moves its connections until they are spread evenly
@@ -119,9 +122,6 @@ class WorkerHealthServicer(HealthServicer):  # type: ignore[misc]  # grpc_health
     async def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.send_initial_metadata(self._worker)
         return await super().Check(request, context)
-
-
-WORKER_HEADER = "aitext-worker"
 
 
 async def create_server(settings: Settings, address: str | None = None, worker: str | None = None) -> RunningServer:
@@ -206,9 +206,8 @@ async def _serve_one(
     settings: Settings, worker: WorkerName, ready_file: Path | None, ready: ProcessEvent | None = None
 ) -> None:
     tracing.configure()  # in the worker: the exporter's thread does not survive a fork
-    worker_index = worker.index
     running = await create_server(settings, worker=str(worker))
-    _start_metrics(settings, worker_index)
+    _start_metrics(settings, worker.index)
     # The ~100k objects of the imports and start-up live as long as the process: moved out of the
     # collector's reach, a full collection walks only what requests allocate instead of pausing
     # every call on this worker for ~40 ms.
