@@ -10,14 +10,22 @@ hit after the first call, over 16 connections one stream each, to:
 
 - the workers directly over native gRPC (the baseline),
 - bench/load/bareproxy over native gRPC: the least a Go proxy can do, the floor,
-- the gateway over native gRPC, gRPC-Web and REST/JSON.
+- the gateway over native gRPC, gRPC-Web and REST/JSON,
+- the workers directly again, paced to the rate the gateway's native gRPC reached in the
+  same round (h2load --rps): what the workers spend per call at that rate with no proxy.
 
 h2load is far lighter than ghz, so it takes less of the two cores the servers need.
 Each round runs every path once, in turn; the table gives each path's median req/s over
 the rounds, its ratio to the direct median of the same run, and the CPU time per request
 of the server's processes and of the proxy (from /proc/PID/stat). Everything shares this
 machine's cores, so the proxy's CPU is taken from the workers: the ratio says what the
-gateway costs where it runs next to them.
+gateway costs where it runs next to them. The paced row separates the two effects: the
+proxy's own CPU, and the workers' CPU per call, which is higher at a lower rate (each
+wake-up of a worker serves fewer calls) whether or not a proxy sits in front.
+
+--split-cores gives the workers the first half of the CPUs and h2load and the proxies the
+other half, the layout of a deployment where the gateway has CPUs of its own (its own pods
+in deploy/k8s): there the ratio says how much of the workers' capacity the gateway keeps.
 """
 
 from __future__ import annotations
@@ -58,6 +66,10 @@ def request_bodies(tmp: Path) -> dict[str, Path]:
     return {"grpc": framed, "grpc-web": framed, "rest": rest}
 
 
+# Direct again, at the rate the gateway's native gRPC reached in the same round.
+PACED = "native gRPC, direct, paced to the gateway's rate"
+PACED_TO = "native gRPC through the gateway"
+
 # path name -> (where: "server" | "gateway" | "bareproxy", URL path, request kind)
 PATHS = {
     "native gRPC, direct to the workers": ("server", "/aitext.v1.TextService/Process", "grpc"),
@@ -65,6 +77,7 @@ PATHS = {
     "native gRPC through the gateway": ("gateway", "/aitext.v1.TextService/Process", "grpc"),
     "gRPC-Web through the gateway": ("gateway", "/aitext.v1.TextService/Process", "grpc-web"),
     "REST/JSON through the gateway": ("gateway", "/v1/process", "rest"),
+    PACED: ("server", "/aitext.v1.TextService/Process", "grpc"),
 }
 HEADERS = {
     "grpc": ["content-type:application/grpc", "te:trailers"],
@@ -82,12 +95,31 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def h2load(url: str, body: Path, headers: list[str], requests: int, connections: int) -> float:
-    """req/s; exits if any response failed or was not 2xx."""
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of the process and of its children onto these CPUs (threads started later inherit it)."""
+    process = psutil.Process(pid)
+    for each in [process, *process.children(recursive=True)]:
+        for thread in each.threads():
+            os.sched_setaffinity(thread.id, cpus)
+
+
+def h2load(
+    url: str,
+    body: Path,
+    headers: list[str],
+    requests: int,
+    connections: int,
+    rate: float | None = None,
+    cpus: set[int] | None = None,
+) -> float:
+    """req/s, at most `rate` in all when given; exits if any response failed or was not 2xx."""
     argv = ["h2load", "-n", str(requests), "-c", str(connections), "-m", "1", "-d", str(body)]
+    if rate:
+        argv.append(f"--rps={max(1, round(rate / connections))}")  # h2load paces each connection
     for header in [*headers, f"x-api-key:{API_KEY}"]:
         argv += ["-H", header]
-    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    on_cpus = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True, preexec_fn=on_cpus).stdout
     status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     failed = re.search(r"requests: .* (\d+) failed", out)
     if int(status.group(3)) + int(status.group(4)) + int(failed.group(1)):
@@ -134,10 +166,19 @@ def main() -> None:
         default=[],
         help="NAME=VALUE for the gateway and the bare proxy, such as GOMAXPROCS=2",
     )
+    parser.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="workers on the first half of the CPUs, h2load and the proxies on the rest",
+    )
     args = parser.parse_args()
     if not shutil.which("h2load"):
         raise SystemExit("h2load not found: apt-get install nghttp2-client")
     proxy_env = dict(item.split("=", 1) for item in args.proxy_env)
+    cpus = sorted(os.sched_getaffinity(0))
+    worker_cpus, load_cpus = set(cpus[: len(cpus) // 2]), set(cpus[len(cpus) // 2 :])
+    if args.split_cores and not worker_cpus:
+        raise SystemExit("--split-cores needs at least 2 CPUs")
 
     with tempfile.TemporaryDirectory(prefix="aitext-gwcost-") as tmpdir:
         tmp = Path(tmpdir)
@@ -169,13 +210,20 @@ def main() -> None:
             )
             bare = start_proxy(procs, "bareproxy", [str(bare_binary), "--backend", backend], proxy_env)
             where = {"server": (server_port, None), "gateway": gateway, "bareproxy": bare}
+            if args.split_cores:
+                pin(server.pid, worker_cpus)
+                pin(gateway[1], load_cpus)
+                pin(bare[1], load_cpus)
+            load_on = load_cpus if args.split_cores else None
             urls = {}
             for name, (place, path, kind) in PATHS.items():
                 urls[name] = f"http://127.0.0.1:{where[place][0]}{path}"
                 body = bodies[kind]
                 if kind != "rest":
                     grpc_ok(urls[name], body, HEADERS[kind])
-                h2load(urls[name], body, HEADERS[kind], 500, args.connections)  # warm: the cache, the connections
+                h2load(
+                    urls[name], body, HEADERS[kind], 500, args.connections, cpus=load_on
+                )  # warm: the cache, the connections
             samples: dict[str, list[Sample]] = {name: [] for name in PATHS}
             for round_ in range(args.rounds):
                 for name, (place, _, kind) in PATHS.items():
@@ -184,7 +232,8 @@ def main() -> None:
                     # The supervisor, its workers and anything they started.
                     workers = [server.pid, *(p.pid for p in server.children(recursive=True))]
                     before = cpu_seconds(workers), cpu_seconds(proxy)
-                    rps = h2load(urls[name], body, HEADERS[kind], args.requests, args.connections)
+                    rate = samples[PACED_TO][-1].rps if name == PACED else None
+                    rps = h2load(urls[name], body, HEADERS[kind], args.requests, args.connections, rate, load_on)
                     after = cpu_seconds(workers), cpu_seconds(proxy)
                     per_request = [(b - a) * 1000 / args.requests for a, b in zip(before, after, strict=True)]
                     samples[name].append(Sample(rps, *per_request))
@@ -200,12 +249,17 @@ def main() -> None:
             procs.stop_all()
 
     direct = statistics.median(s.rps for s in samples["native gRPC, direct to the workers"])
+    layout = "all processes share the CPUs"
+    if args.split_cores:
+        layout = f"workers on CPUs {sorted(worker_cpus)}, h2load and the proxies on {sorted(load_cpus)}"
     h2load_version = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout.strip()
     print()
     print(f"{machine('h2load')}; {h2load_version}")
     print(
         f"`aitext serve --workers {args.workers}`, h2load -n {args.requests} -c {args.connections} -m 1, "
-        f"{args.rounds} round(s), medians; proxy environment: {proxy_env or 'none'}; the gateway's connections "
+        f"{args.rounds} round(s), medians; proxy environment: {proxy_env or 'none'}; "
+        f"{layout}; "
+        "the gateway's connections "
         f"per worker at the end: {'+'.join(map(str, spread)) or 'not known'}"
     )
     print()
