@@ -23,7 +23,7 @@ from aitext.security.tenants import current_caller
 from aitext.stats import figures_of, fill_cache_stats
 from aitext.v1 import aitext_pb2 as pb
 from aitext.v1 import aitext_pb2_grpc as pb_grpc
-from aitext.validation import validate_batch, validate_process
+from aitext.validation import ValidRequest, validate_batch, validate_process
 
 log = logging.getLogger(__name__)
 # One line per request: ids, sizes, outcome and latency; never the text, the question or a key.
@@ -82,10 +82,11 @@ async def fail(context: grpc.aio.ServicerContext, request: pb.ProcessRequest, ex
 
 
 def log_answer(
-    context: grpc.aio.ServicerContext, request: pb.ProcessRequest, response: pb.ProcessResponse, started: float
+    context: grpc.aio.ServicerContext, valid: ValidRequest, response: pb.ProcessResponse, started: float
 ) -> None:
+    # valid.text, not the request's: each read of a message's string field decodes it again.
     cache = response.cache
-    log_request(context, request.operation, len(request.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
+    log_request(context, valid.spec.enum, len(valid.text), f"hit:{cache.tier}" if cache.hit else "miss", started)
 
 
 class TextService(pb_grpc.TextServiceServicer):
@@ -111,7 +112,7 @@ class TextService(pb_grpc.TextServiceServicer):
             response = await self._pipeline.process(valid, timeout=context.time_remaining())
         except Exception as exc:
             await fail(context, request, exc, started)
-        log_answer(context, request, response, started)
+        log_answer(context, valid, response, started)
         return response
 
     async def ProcessStream(
@@ -139,7 +140,7 @@ class TextService(pb_grpc.TextServiceServicer):
             await fail(context, inner, exc, started)
         finally:
             work.cancel()
-        log_answer(context, inner, response, started)
+        log_answer(context, valid, response, started)
         yield pb.ProcessStreamResponse(response=response)
 
     async def ProcessBatch(
